@@ -1,0 +1,52 @@
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+
+/**
+ * The one catalogue of errors the service answers with. Each entry is a stable `code` (clients switch
+ * on it), an HTTP status and a message template; the error handler renders them as RFC 9457
+ * application/problem+json. Domain code throws these; it never builds HTTP responses itself.
+ */
+function problem(code: string, status: number, message: string): FastifyErrorConstructor {
+  return createError(code, message, status)
+}
+
+export const Errors = {
+  // Requests
+  VALIDATION: problem('CMS_VALIDATION_FAILED', 400, '%s'),
+  MALFORMED_JSON: problem('CMS_MALFORMED_JSON', 400, 'The request body is not valid JSON: %s'),
+  EMPTY_BODY: problem('CMS_EMPTY_BODY', 400, '%s'),
+  BODY_TOO_LARGE: problem('CMS_BODY_TOO_LARGE', 413, '%s'),
+  UNSUPPORTED_MEDIA_TYPE: problem('CMS_UNSUPPORTED_MEDIA_TYPE', 415, '%s'),
+  ROUTE_NOT_FOUND: problem('CMS_ROUTE_NOT_FOUND', 404, 'No route %s %s'),
+  METHOD_NOT_ALLOWED: problem('CMS_METHOD_NOT_ALLOWED', 405, '%s'),
+  PRECONDITION_FAILED: problem('CMS_PRECONDITION_FAILED', 412, '%s'),
+  PRECONDITION_REQUIRED: problem('CMS_PRECONDITION_REQUIRED', 428, '%s'),
+
+  // Auth
+  UNAUTHENTICATED: problem('CMS_UNAUTHENTICATED', 401, '%s'),
+  FORBIDDEN: problem('CMS_FORBIDDEN', 403, '%s'),
+
+  // Certificates
+  CERTIFICATE_MALFORMED: problem('CMS_CERTIFICATE_MALFORMED', 400, 'The certificate cannot be parsed: %s'),
+  CERTIFICATE_COUNT: problem('CMS_CERTIFICATE_COUNT', 400, 'Send exactly one certificate; the body holds %s.'),
+  PRIVATE_KEY_IN_BODY: problem('CMS_PRIVATE_KEY_IN_BODY', 400, 'The body contains private key material. Send only the receiver certificate; never send a private key to this service.'),
+  KEY_ALGORITHM_UNSUPPORTED: problem('CMS_KEY_ALGORITHM_UNSUPPORTED', 422, '%s'),
+  KEY_TOO_WEAK: problem('CMS_KEY_TOO_WEAK', 422, '%s'),
+  KEY_USAGE_FORBIDS_ENCRYPTION: problem('CMS_KEY_USAGE_FORBIDS_ENCRYPTION', 422, '%s'),
+  CERTIFICATE_EXPIRED: problem('CMS_CERTIFICATE_EXPIRED', 422, '%s'),
+
+  // Keystore and encryptors
+  ALIAS_NOT_FOUND: problem('CMS_ALIAS_NOT_FOUND', 404, 'No keystore entry with alias "%s".'),
+  ALIAS_IN_USE: problem('CMS_ALIAS_IN_USE', 409, '%s'),
+  ENCRYPTOR_NOT_FOUND: problem('CMS_ENCRYPTOR_NOT_FOUND', 404, 'No encryptor with id "%s".'),
+  ALIASES_MISSING: problem('CMS_ALIASES_MISSING', 409, '%s'),
+  ALIAS_ALREADY_LISTED: problem('CMS_ALIAS_ALREADY_LISTED', 409, 'Encryptor "%s" already lists alias "%s".'),
+  ALIAS_NOT_LISTED: problem('CMS_ALIAS_NOT_LISTED', 404, 'Encryptor "%s" does not list alias "%s".'),
+  LAST_ALIAS: problem('CMS_LAST_ALIAS', 409, 'Alias "%s" is the last receiver of encryptor "%s"; an encryptor needs at least one. Add the new alias first, or delete the encryptor.'),
+  SUBJECT_KEY_IDENTIFIER_MISSING: problem('CMS_SUBJECT_KEY_IDENTIFIER_MISSING', 409, '%s'),
+
+  // Encrypt
+  NO_RECIPIENT: problem('CMS_NO_RECIPIENT', 409, '%s'),
+  PAYLOAD_TOO_LARGE: problem('CMS_PAYLOAD_TOO_LARGE', 413, 'The payload exceeds the limit of %s bytes.'),
+
+  INTERNAL: problem('CMS_INTERNAL', 500, 'Internal error.'),
+} as const
