@@ -22,7 +22,7 @@ export class ConfigError extends Error {}
 /** Reads and validates the configuration; throws ConfigError with every problem named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = false } = {}): Config {
   try {
-    return envSchema<Config>({ schema: ConfigSchema, data: env, dotenv })
+    return envSchema<Config>({ schema: ConfigSchema, data: env, dotenv: dotenv && { quiet: true } })
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`)
   }

@@ -38,7 +38,6 @@ export const Errors = {
   ALIAS_NOT_FOUND: problem('CMS_ALIAS_NOT_FOUND', 404, 'No keystore entry with alias "%s".'),
   ALIAS_IN_USE: problem('CMS_ALIAS_IN_USE', 409, '%s'),
   ENCRYPTOR_NOT_FOUND: problem('CMS_ENCRYPTOR_NOT_FOUND', 404, 'No encryptor with id "%s".'),
-  ALIASES_MISSING: problem('CMS_ALIASES_MISSING', 409, '%s'),
   ALIAS_ALREADY_LISTED: problem('CMS_ALIAS_ALREADY_LISTED', 409, 'Encryptor "%s" already lists alias "%s".'),
   ALIAS_NOT_LISTED: problem('CMS_ALIAS_NOT_LISTED', 404, 'Encryptor "%s" does not list alias "%s".'),
   LAST_ALIAS: problem('CMS_LAST_ALIAS', 409, 'Alias "%s" is the last receiver of encryptor "%s"; an encryptor needs at least one. Add the new alias first, or delete the encryptor.'),
@@ -47,6 +46,9 @@ export const Errors = {
   // Encrypt
   NO_RECIPIENT: problem('CMS_NO_RECIPIENT', 409, '%s'),
   PAYLOAD_TOO_LARGE: problem('CMS_PAYLOAD_TOO_LARGE', 413, 'The payload exceeds the limit of %s bytes.'),
+  PAYLOAD_LENGTH_MISMATCH: problem('CMS_PAYLOAD_LENGTH_MISMATCH', 400, 'The payload has %s bytes, not the %s its Content-Length declared.'),
+  REQUEST_ABORTED: problem('CMS_REQUEST_ABORTED', 400, 'The client aborted the request before the payload was complete.'),
 
+  NOT_READY: problem('CMS_NOT_READY', 503, '%s'),
   INTERNAL: problem('CMS_INTERNAL', 500, 'Internal error.'),
 } as const

@@ -1,0 +1,93 @@
+import Ajv from 'ajv'
+import addFormats from 'ajv-formats'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Kysely } from 'kysely'
+import { randomUUID } from 'node:crypto'
+import { loadTokens, type TokenRegistry } from './auth/tokens.js'
+import type { Config } from './config.js'
+import authPlugin from './plugins/auth.js'
+import errorsPlugin from './plugins/errors.js'
+import servicesPlugin from './plugins/services.js'
+import encryptRoutes from './routes/encrypt.js'
+import encryptorRoutes from './routes/encryptors/index.js'
+import healthRoutes from './routes/health.js'
+import keystoreRoutes from './routes/keystore/index.js'
+import { openDatabase } from './store/database.js'
+import type { Database } from './store/schema.js'
+
+export interface AppOptions {
+  config: Config
+  db: Kysely<Database>
+  tokens: TokenRegistry
+}
+
+/** Root options: these cannot be set from inside a plugin. */
+export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = true): FastifyServerOptions {
+  return {
+    logger: logger === true
+      ? {
+        level: config.LOG_LEVEL,
+        // Never log credentials or certificates; payloads are never logged at all.
+        redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'body', 'certificate'], censor: '[redacted]' },
+      }
+      : logger,
+    // Aliases and ids may be 250 characters; Fastify's default of 100 would answer a bare 414.
+    routerOptions: { maxParamLength: 300 },
+    bodyLimit: config.BODY_LIMIT,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+  }
+}
+
+/**
+ * Ajv for bodies never coerces types or drops unknown properties: a wrong type or an unknown field
+ * is a 400, not a silent fix. Query strings and params are text, so they are coerced.
+ */
+function strictValidators(fastify: FastifyInstance) {
+  const make = (coerceTypes: boolean | 'array') => {
+    const ajv = new Ajv.default({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
+    addFormats.default(ajv)
+    return ajv
+  }
+  const body = make(false)
+  const text = make('array')
+  fastify.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema))
+}
+
+/** The whole service as one plugin, built the same way by the server and by tests. */
+export default async function app(fastify: FastifyInstance, opts: AppOptions) {
+  strictValidators(fastify)
+  fastify.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  await fastify.register(errorsPlugin)
+  await fastify.register(servicesPlugin, { db: opts.db })
+  await fastify.register(authPlugin, { tokens: opts.tokens })
+  await fastify.register(healthRoutes)
+  await fastify.register(keystoreRoutes)
+  await fastify.register(encryptorRoutes)
+  await fastify.register(encryptRoutes, { maxPayloadBytes: opts.config.MAX_PAYLOAD_BYTES })
+}
+
+/** Opens the store, loads (or bootstraps) the tokens, and builds the app. */
+export async function createApp(
+  config: Config,
+  overrides: { tokens?: TokenRegistry; logger?: FastifyServerOptions['logger'] } = {},
+): Promise<FastifyInstance> {
+  const db = await openDatabase({ dataDir: config.DATA_DIR })
+  let tokens: { registry: TokenRegistry; bootstrapFile?: string }
+  try {
+    tokens = overrides.tokens
+      ? { registry: overrides.tokens }
+      : await loadTokens({ tokensFile: config.AUTH_TOKENS_FILE, dataDir: config.DATA_DIR, db })
+  } catch (err) {
+    await db.destroy()
+    throw err
+  }
+  const fastify = Fastify(serverOptions(config, overrides.logger))
+  await fastify.register(app, { config, db, tokens: tokens.registry })
+  if (tokens.bootstrapFile) {
+    fastify.log.warn({ path: tokens.bootstrapFile }, 'new store: one token per role written to this file (mode 0600); read it once, store the tokens safely, then delete the file')
+  }
+  return fastify
+}

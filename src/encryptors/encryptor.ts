@@ -1,0 +1,31 @@
+import type { ContentEncryptionName, KeyTransportName, RecipientIdentifierName } from '../cms/algorithms.js'
+import type { OutputEncoding } from '../cms/output-encoding.js'
+
+export const MISSING_ALIAS_POLICIES = ['fail', 'skip'] as const
+export type MissingAliasPolicy = (typeof MISSING_ALIAS_POLICIES)[number]
+
+/** What an integration flow's encrypt step is configured with. */
+export interface EncryptorSettings {
+  receiverAliases: string[]
+  contentEncryption: ContentEncryptionName
+  keyTransport: KeyTransportName
+  recipientIdentifier: RecipientIdentifierName
+  /** fail: every alias must resolve; skip: encrypt for the aliases present, fail only when none is. */
+  missingAlias: MissingAliasPolicy
+  encoding: OutputEncoding
+}
+
+export interface Encryptor extends EncryptorSettings {
+  id: string
+  version: number
+  createdAt: string
+  updatedAt: string
+}
+
+export const ENCRYPTOR_DEFAULTS: Omit<EncryptorSettings, 'receiverAliases'> = {
+  contentEncryption: 'aes-256-cbc',
+  keyTransport: 'rsa-oaep-sha256',
+  recipientIdentifier: 'issuer-serial',
+  missingAlias: 'fail',
+  encoding: 'der',
+}

@@ -1,0 +1,74 @@
+import type { Kysely } from 'kysely'
+import { CONTENT_ENCRYPTION } from '../cms/algorithms.js'
+import { EnvelopeTemplate } from '../cms/enveloped-data.js'
+import type { OutputEncoding } from '../cms/output-encoding.js'
+import { Errors } from '../errors.js'
+import { loadCertificates } from '../keystore/certificates.js'
+import type { Change, ChangeFeed } from '../store/changes.js'
+import type { Database } from '../store/schema.js'
+import { prepareRecipients } from './recipients.js'
+import { encryptorRepository } from './repository.js'
+
+/** An encryptor ready for the hot path: recipients prepared, constant CMS parts encoded. */
+export interface ResolvedEncryptor {
+  id: string
+  version: number
+  encoding: OutputEncoding
+  receiverAliases: readonly string[]
+  template: EnvelopeTemplate
+}
+
+/**
+ * Caches resolved encryptors so an encrypt does no database, parsing or key-import work. A committed
+ * change drops the affected entries; a resolution that started before a change is returned to its
+ * own caller but never cached (the generation check), so no later encrypt sees the old recipients.
+ */
+export class RecipientResolver {
+  private readonly cache = new Map<string, ResolvedEncryptor>()
+  private readonly pending = new Map<string, Promise<ResolvedEncryptor>>()
+  private generation = 0
+
+  constructor(private readonly db: Kysely<Database>, changes: ChangeFeed) {
+    changes.subscribe((change) => this.invalidate(change))
+  }
+
+  resolve(id: string): ResolvedEncryptor | Promise<ResolvedEncryptor> {
+    const hit = this.cache.get(id)
+    if (hit) return hit
+    let pending = this.pending.get(id)
+    if (!pending) {
+      pending = this.load(id).finally(() => {
+        if (this.pending.get(id) === pending) this.pending.delete(id)
+      })
+      this.pending.set(id, pending)
+    }
+    return pending
+  }
+
+  invalidate(change?: Change): void {
+    this.generation++
+    this.pending.clear()
+    if (!change) return this.cache.clear()
+    if (change.kind === 'encryptor') this.cache.delete(change.id)
+    else for (const [id, r] of this.cache) if (r.receiverAliases.includes(change.alias)) this.cache.delete(id)
+  }
+
+  private async load(id: string): Promise<ResolvedEncryptor> {
+    const generation = this.generation
+    // One transaction, so the encryptor and its certificates are one consistent snapshot.
+    const { encryptor, certificates } = await this.db.transaction().execute(async (tx) => {
+      const encryptor = await encryptorRepository.find(tx, id)
+      if (!encryptor) throw new Errors.ENCRYPTOR_NOT_FOUND(id)
+      return { encryptor, certificates: await loadCertificates(tx, encryptor.receiverAliases) }
+    })
+    const resolved: ResolvedEncryptor = {
+      id,
+      version: encryptor.version,
+      encoding: encryptor.encoding,
+      receiverAliases: encryptor.receiverAliases,
+      template: new EnvelopeTemplate(prepareRecipients(id, encryptor, certificates), CONTENT_ENCRYPTION[encryptor.contentEncryption]),
+    }
+    if (generation === this.generation) this.cache.set(id, resolved)
+    return resolved
+  }
+}

@@ -1,0 +1,81 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { pipeline, type Readable } from 'node:stream'
+import { Type } from 'typebox'
+import { EnvelopeEncryptStream } from '../cms/encrypt-stream.js'
+import { createOutputEncoder, encodedLength, encodeWhole, mediaType, OUTPUT_ENCODINGS } from '../cms/output-encoding.js'
+import { Errors } from '../errors.js'
+import { hasPayload, readExactly } from './payload.js'
+import { EncryptorId, problemResponses } from './schemas.js'
+
+/**
+ * Payloads up to this size are read whole and encrypted in one call: the fastest path for the many
+ * small messages integration flows send. Larger or chunked payloads stream.
+ */
+const BUFFERED_PAYLOAD_LIMIT = 256 * 1024
+
+/** The hot path: payload in, CMS out. Only integration flows may call it. */
+const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = async (fastify, opts) => {
+  // The payload is opaque bytes of any media type: never parse it, hand the stream to the handler.
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
+
+  // An error answered before the body was read: close the connection rather than drain gigabytes.
+  fastify.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode >= 400 && !request.raw.complete) reply.header('connection', 'close')
+  })
+
+  fastify.post('/encryptors/:id/encrypt', {
+    config: { roles: ['integration-flow'] },
+    schema: {
+      tags: ['encrypt'],
+      summary: 'Encrypt a payload as CMS EnvelopedData (AuthEnvelopedData for GCM)',
+      description: 'The body is the payload, raw bytes of any media type. With a Content-Length the output is DER (or its base64/PEM); a chunked body gets BER with indefinite lengths. X-Cms-Recipients lists the aliases encrypted for, in RecipientInfo order.',
+      params: Type.Object({ id: EncryptorId }),
+      querystring: Type.Object({
+        encoding: Type.Optional(Type.Enum([...OUTPUT_ENCODINGS], { description: "Overrides the encryptor's output encoding." })),
+      }),
+      response: {
+        // Sent as bytes (a Buffer or a stream), never serialized as JSON.
+        200: Type.Unsafe<Buffer | Readable>({
+          description: 'The CMS ContentInfo: application/pkcs7-mime (DER/BER), text/plain (base64) or application/x-pem-file (PEM).',
+        }),
+        ...problemResponses(400, 401, 403, 404, 409, 413),
+      },
+    },
+  }, async (request, reply) => {
+    const resolved = await fastify.recipients.resolve(request.params.id)
+    const encoding = request.query.encoding ?? resolved.encoding
+    const payload = request.body as Readable | undefined
+    const lengthHeader = request.headers['content-length']
+    const declared = lengthHeader === undefined ? undefined : Number(lengthHeader)
+    if (declared !== undefined && declared > opts.maxPayloadBytes) throw new Errors.PAYLOAD_TOO_LARGE(opts.maxPayloadBytes)
+    if (!payload || declared === 0 || (declared === undefined && !(await hasPayload(payload)))) {
+      throw new Errors.EMPTY_BODY('The payload is empty; send the bytes to encrypt as the request body.')
+    }
+
+    const message = resolved.template.start()
+    reply
+      .type(mediaType(encoding, resolved.template.content.authenticated))
+      .header('x-cms-recipients', message.aliases.join(','))
+      .header('cache-control', 'no-store')
+
+    if (declared !== undefined && declared <= BUFFERED_PAYLOAD_LIMIT) {
+      const plain = await readExactly(payload, declared)
+      const der = Buffer.concat([message.head(declared), ...message.update(plain), ...message.final()])
+      return reply.send(encodeWhole(encoding, der))
+    }
+
+    const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes)
+    const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
+    const onDone = (err: Error | null) => {
+      // Headers are out by now: the client sees a cut connection, never a truncated "success".
+      if (err) request.log.warn({ code: (err as { code?: string }).code ?? 'STREAM_ERROR', err: err.message }, 'streamed encrypt aborted')
+    }
+    if (output === encrypting) pipeline(payload, encrypting, onDone)
+    else pipeline(payload, encrypting, output, onDone)
+    if (declared !== undefined) reply.header('content-length', encodedLength(encoding, message.encodedLength(declared)))
+    return reply.send(output)
+  })
+}
+
+export default encryptRoutes

@@ -1,0 +1,37 @@
+import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
+import { createApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { TokenConfigError } from './auth/tokens.js'
+
+/** Starts the service: configuration, store, listen; closes cleanly on SIGTERM/SIGINT. */
+async function main() {
+  let config
+  try {
+    config = loadConfig(process.env, { dotenv: true })
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      pino().fatal(err.message)
+      process.exit(78) // EX_CONFIG
+    }
+    throw err
+  }
+  let app
+  try {
+    app = await createApp(config)
+  } catch (err) {
+    if (err instanceof TokenConfigError) {
+      pino().fatal(err.message)
+      process.exit(78)
+    }
+    throw err
+  }
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+  })
+  await app.listen({ host: config.HOST, port: config.PORT })
+}
+
+await main()

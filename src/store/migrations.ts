@@ -1,0 +1,65 @@
+import type { ColumnDefinitionBuilder, Kysely, Migration, MigrationProvider } from 'kysely'
+
+/**
+ * Numbered migrations, applied in order at start. Never edit one that has shipped: add the next.
+ * `autoIncrement` differs between dialects, so each migration gets the dialect's spelling.
+ */
+export type Dialect = 'sqlite' | 'postgres'
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const identity = (col: ColumnDefinitionBuilder) =>
+    dialect === 'sqlite' ? col.primaryKey().autoIncrement() : col.primaryKey().generatedAlwaysAsIdentity()
+  const blob = dialect === 'sqlite' ? 'blob' : 'bytea'
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.createTable('keystore_entries')
+          .addColumn('alias', 'varchar(250)', (c) => c.primaryKey())
+          .addColumn('certificate', blob, (c) => c.notNull())
+          .addColumn('sha256_fingerprint', 'varchar(64)', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute()
+        await db.schema.createTable('keystore_history')
+          .addColumn('id', 'integer', identity)
+          .addColumn('alias', 'varchar(250)', (c) => c.notNull())
+          .addColumn('certificate', blob, (c) => c.notNull())
+          .addColumn('sha256_fingerprint', 'varchar(64)', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('retired_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('reason', 'varchar(16)', (c) => c.notNull())
+          .execute()
+        await db.schema.createIndex('keystore_history_alias').on('keystore_history').column('alias').execute()
+        await db.schema.createTable('encryptors')
+          .addColumn('id', 'varchar(250)', (c) => c.primaryKey())
+          .addColumn('content_encryption', 'varchar(32)', (c) => c.notNull())
+          .addColumn('key_transport', 'varchar(32)', (c) => c.notNull())
+          .addColumn('recipient_identifier', 'varchar(32)', (c) => c.notNull())
+          .addColumn('missing_alias', 'varchar(8)', (c) => c.notNull())
+          .addColumn('encoding', 'varchar(8)', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute()
+        await db.schema.createTable('encryptor_aliases')
+          .addColumn('encryptor_id', 'varchar(250)', (c) => c.notNull().references('encryptors.id').onDelete('cascade'))
+          .addColumn('position', 'integer', (c) => c.notNull())
+          .addColumn('alias', 'varchar(250)', (c) => c.notNull())
+          .addPrimaryKeyConstraint('encryptor_aliases_pk', ['encryptor_id', 'alias'])
+          .execute()
+        await db.schema.createIndex('encryptor_aliases_alias').on('encryptor_aliases').column('alias').execute()
+        await db.schema.createTable('auth_tokens')
+          .addColumn('name', 'varchar(250)', (c) => c.primaryKey())
+          .addColumn('roles', 'varchar(500)', (c) => c.notNull())
+          .addColumn('token_sha256', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .execute()
+      },
+    },
+  }
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) }
+}
