@@ -1,6 +1,7 @@
 import Ajv from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { randomUUID } from 'node:crypto'
 import { loadTokens, type TokenRegistry } from './auth/tokens.js'
@@ -85,7 +86,8 @@ export async function createApp(
     throw err
   }
   const fastify = Fastify(serverOptions(config, overrides.logger))
-  await fastify.register(app, { config, db, tokens: tokens.registry })
+  // Not encapsulated: the root instance (and tests) see the decorators.
+  await fastify.register(fp(app), { config, db, tokens: tokens.registry })
   if (tokens.bootstrapFile) {
     fastify.log.warn({ path: tokens.bootstrapFile }, 'new store: one token per role written to this file (mode 0600); read it once, store the tokens safely, then delete the file')
   }

@@ -17,7 +17,9 @@ const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
 
 /** Reads and validates the configuration; throws ConfigError with every problem named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = false } = {}): Config {

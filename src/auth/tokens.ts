@@ -43,7 +43,9 @@ export class TokenRegistry {
   }
 }
 
-export class TokenConfigError extends Error {}
+export class TokenConfigError extends Error {
+  override name = 'TokenConfigError'
+}
 
 const HEX64 = /^[0-9a-f]{64}$/i
 
