@@ -69,7 +69,8 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
     const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
     const onDone = (err: Error | null) => {
       // Headers are out by now: the client sees a cut connection, never a truncated "success".
-      if (err) request.log.warn({ code: (err as { code?: string }).code ?? 'STREAM_ERROR', err: err.message }, 'streamed encrypt aborted')
+      // Fastify itself warns about the cut response; this adds the catalogue code at debug level.
+      if (err) request.log.debug({ code: (err as { code?: string }).code ?? 'STREAM_ERROR', err: err.message }, 'streamed encrypt aborted')
     }
     if (output === encrypting) pipeline(payload, encrypting, onDone)
     else pipeline(payload, encrypting, output, onDone)
