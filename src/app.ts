@@ -8,6 +8,7 @@ import { loadTokens, type TokenRegistry } from './auth/tokens.js'
 import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin from './plugins/errors.js'
+import openapiPlugin from './plugins/external/swagger.js'
 import servicesPlugin from './plugins/services.js'
 import encryptRoutes from './routes/encrypt.js'
 import encryptorRoutes from './routes/encryptors/index.js'
@@ -62,6 +63,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
     reply.header('x-request-id', request.id)
   })
   await fastify.register(errorsPlugin)
+  await fastify.register(openapiPlugin)
   await fastify.register(servicesPlugin, { db: opts.db })
   await fastify.register(authPlugin, { tokens: opts.tokens })
   await fastify.register(healthRoutes)
