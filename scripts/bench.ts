@@ -6,13 +6,12 @@
  */
 import autocannon from 'autocannon'
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
-import { createCipheriv } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import { hashToken } from '../src/auth/tokens.js'
+import { generatedPayload } from '../test/helpers/http.js'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const LARGE_MB = Number(process.env.BENCH_LARGE_MB ?? 1024)
@@ -79,17 +78,7 @@ function rssOf(pid: number) {
 }
 
 function streamLarge(port: number, bytes: number): Promise<number> {
-  const keystream = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16))
-  const zeros = Buffer.alloc(64 * 1024)
-  let left = bytes
-  const body = new Readable({
-    read() {
-      if (left === 0) return this.push(null)
-      const n = Math.min(left, zeros.length)
-      left -= n
-      this.push(keystream.update(zeros.subarray(0, n)))
-    },
-  })
+  const body = generatedPayload(bytes, 7).stream
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
     const req = request({

@@ -32,13 +32,6 @@ export class EnvelopeTemplate {
   start(): EnvelopeMessage {
     return new EnvelopeMessage(this)
   }
-
-  /** Encrypts a payload held in memory; the result is DER. */
-  sealBuffer(payload: Buffer): { aliases: string[]; der: Buffer } {
-    const message = this.start()
-    const parts = [message.head(payload.length), ...message.update(payload), ...message.final()]
-    return { aliases: message.aliases, der: Buffer.concat(parts) }
-  }
 }
 
 /**
@@ -94,6 +87,11 @@ export class EnvelopeMessage {
       header(Tag.SEQUENCE, l.encryptedContentInfo), DATA, this.contentAlgorithm,
       header(Tag.CONTEXT_0_PRIMITIVE, l.cipherText),
     ])
+  }
+
+  /** The whole ContentInfo, DER, for a payload held in memory. */
+  seal(payload: Buffer): Buffer {
+    return Buffer.concat([this.head(payload.length), ...this.update(payload), ...this.final()])
   }
 
   /** Encrypts a chunk; returns the bytes to write (in BER mode each piece is its own OCTET STRING). */

@@ -31,6 +31,8 @@ export interface KeystoreEntryDetails extends KeystoreEntry {
   history: RetiredCertificate[]
 }
 
+export const DAY_MS = 86_400_000
+
 type EntryRow = { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; created_at: string; updated_at: string }
 
 const toEntry = (row: EntryRow): KeystoreEntry => ({
@@ -41,8 +43,12 @@ const toEntry = (row: EntryRow): KeystoreEntry => ({
 export class KeystoreService {
   constructor(private readonly db: Kysely<Database>, private readonly changes: ChangeFeed) {}
 
-  async list(): Promise<KeystoreEntry[]> {
-    return (await keystoreRepository.list(this.db)).map(toEntry)
+  /** All entries by alias; with `expiringWithinDays`, only those whose certificate ends within that many days. */
+  async list(filter: { expiringWithinDays?: number } = {}): Promise<KeystoreEntry[]> {
+    const entries = (await keystoreRepository.list(this.db)).map(toEntry)
+    if (filter.expiringWithinDays === undefined) return entries
+    const limit = Date.now() + filter.expiringWithinDays * DAY_MS
+    return entries.filter((e) => e.certificate.notAfter.getTime() <= limit)
   }
 
   async get(alias: string): Promise<KeystoreEntryDetails> {

@@ -60,9 +60,7 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
       .header('cache-control', 'no-store')
 
     if (declared !== undefined && declared <= BUFFERED_PAYLOAD_LIMIT) {
-      const plain = await readExactly(payload, declared)
-      const der = Buffer.concat([message.head(declared), ...message.update(plain), ...message.final()])
-      return reply.send(encodeWhole(encoding, der))
+      return reply.send(encodeWhole(encoding, message.seal(await readExactly(payload, declared))))
     }
 
     const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes)

@@ -6,7 +6,6 @@ import { Alias, ConditionalHeaders, problemResponses } from '../schemas.js'
 import { CertificateJsonBody, KeystoreEntryDetailsSchema, KeystoreEntrySchema, ListQuery } from './schemas.js'
 import { entryDetailsView, entryView, toPem } from './view.js'
 
-const DAY_MS = 86_400_000
 const AliasParams = Type.Object({ alias: Alias })
 /** Media types a certificate may be uploaded as, besides JSON and text/plain (which Fastify parses itself). */
 const CERTIFICATE_MEDIA_TYPES = ['application/x-pem-file', 'application/pkix-cert', 'application/x-x509-ca-cert', 'application/octet-stream']
@@ -22,9 +21,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: Type.Object({ entries: Type.Array(KeystoreEntrySchema, { description: 'Entries, by alias.' }) }), ...problemResponses(401, 403) },
     },
   }, async (request) => {
-    let entries = await fastify.keystore.list()
-    const within = request.query.expiringWithinDays
-    if (within !== undefined) entries = entries.filter((e) => e.certificate.notAfter.getTime() - Date.now() <= within * DAY_MS)
+    const entries = await fastify.keystore.list({ expiringWithinDays: request.query.expiringWithinDays })
     return { entries: entries.map((e) => entryView(e)) }
   })
 

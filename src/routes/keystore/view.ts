@@ -1,7 +1,5 @@
 import type { ReceiverCertificate } from '../../cms/certificate.js'
-import type { KeystoreEntry, KeystoreEntryDetails } from '../../keystore/service.js'
-
-const DAY_MS = 86_400_000
+import { DAY_MS, type KeystoreEntry, type KeystoreEntryDetails } from '../../keystore/service.js'
 
 function certificateView(c: ReceiverCertificate) {
   return {
