@@ -43,7 +43,19 @@ export const Errors = {
   LAST_ALIAS: problem('CMS_LAST_ALIAS', 409, 'Alias "%s" is the last receiver of encryptor "%s"; an encryptor needs at least one. Add the new alias first, or delete the encryptor.'),
   SUBJECT_KEY_IDENTIFIER_MISSING: problem('CMS_SUBJECT_KEY_IDENTIFIER_MISSING', 409, '%s'),
 
+  // Renewals
+  RENEWAL_IN_PROGRESS: problem('CMS_RENEWAL_IN_PROGRESS', 409, '%s'),
+  RENEWAL_NOT_FOUND: problem('CMS_RENEWAL_NOT_FOUND', 404, 'No renewal with id "%s".'),
+  RENEWAL_PRECONDITION: problem('CMS_RENEWAL_PRECONDITION', 409, '%s'),
+  RENEWAL_INVALID: problem('CMS_RENEWAL_INVALID', 422, '%s'),
+  RENEWAL_NOT_ACTIVE: problem('CMS_RENEWAL_NOT_ACTIVE', 409, '%s'),
+  STEP_UNKNOWN: problem('CMS_STEP_UNKNOWN', 400, '%s'),
+  STEP_OUT_OF_ORDER: problem('CMS_STEP_OUT_OF_ORDER', 409, '%s'),
+  STEP_FORBIDDEN: problem('CMS_STEP_FORBIDDEN', 403, '%s'),
+  ABORT_REFUSED: problem('CMS_ABORT_REFUSED', 409, '%s'),
+
   // Encrypt
+  ENCRYPTOR_PAUSED: problem('CMS_ENCRYPTOR_PAUSED', 503, '%s'),
   NO_RECIPIENT: problem('CMS_NO_RECIPIENT', 409, '%s'),
   PAYLOAD_TOO_LARGE: problem('CMS_PAYLOAD_TOO_LARGE', 413, 'The payload exceeds the limit of %s bytes.'),
   PAYLOAD_LENGTH_MISMATCH: problem('CMS_PAYLOAD_LENGTH_MISMATCH', 400, 'The payload has %s bytes, not the %s its Content-Length declared.'),

@@ -20,6 +20,14 @@ export interface Encryptor extends EncryptorSettings {
   version: number
   createdAt: string
   updatedAt: string
+  /** Set while a downtime renewal pauses the encryptor. */
+  pause: EncryptorPause | null
+}
+
+export interface EncryptorPause {
+  renewalId: string
+  /** End of the planned downtime window, when known. */
+  until: string | null
 }
 
 export const ENCRYPTOR_DEFAULTS: Omit<EncryptorSettings, 'receiverAliases'> = {

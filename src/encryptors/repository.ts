@@ -16,6 +16,7 @@ function toEncryptor(row: Row, aliases: string[]): Encryptor {
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    pause: row.paused_by ? { renewalId: row.paused_by, until: row.paused_until } : null,
   }
 }
 
@@ -57,6 +58,10 @@ export const encryptorRepository = {
     await db.deleteFrom('encryptor_aliases').where('encryptor_id', '=', e.id).execute()
     await db.insertInto('encryptor_aliases')
       .values(e.receiverAliases.map((alias, position) => ({ encryptor_id: e.id, position, alias }))).execute()
+  },
+
+  async setPause(db: Executor, id: string, pause: Encryptor['pause']): Promise<void> {
+    await db.updateTable('encryptors').set({ paused_by: pause?.renewalId ?? null, paused_until: pause?.until ?? null }).where('id', '=', id).execute()
   },
 
   async delete(db: Executor, id: string): Promise<void> {

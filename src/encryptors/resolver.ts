@@ -6,6 +6,7 @@ import { Errors } from '../errors.js'
 import { loadCertificates } from '../keystore/certificates.js'
 import type { Change, ChangeFeed } from '../store/changes.js'
 import type { Database } from '../store/schema.js'
+import type { EncryptorPause } from './encryptor.js'
 import { prepareRecipients } from './recipients.js'
 import { encryptorRepository } from './repository.js'
 
@@ -16,6 +17,8 @@ export interface ResolvedEncryptor {
   encoding: OutputEncoding
   receiverAliases: readonly string[]
   template: EnvelopeTemplate
+  /** Set while a downtime renewal pauses the encryptor: encrypt must not emit anything. */
+  pause: EncryptorPause | null
 }
 
 /**
@@ -66,6 +69,7 @@ export class RecipientResolver {
       version: encryptor.version,
       encoding: encryptor.encoding,
       receiverAliases: encryptor.receiverAliases,
+      pause: encryptor.pause,
       template: new EnvelopeTemplate(prepareRecipients(id, encryptor, certificates), CONTENT_ENCRYPTION[encryptor.contentEncryption]),
     }
     if (generation === this.generation) this.cache.set(id, resolved)

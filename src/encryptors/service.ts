@@ -1,16 +1,18 @@
 import type { Kysely } from 'kysely'
+import type { Actor } from '../audit/audit.js'
 import { Errors } from '../errors.js'
-import { loadCertificates } from '../keystore/certificates.js'
 import { keystoreRepository } from '../keystore/repository.js'
+import { refuseEncryptorChangeDuringRenewal } from '../renewals/guard.js'
 import type { ChangeFeed } from '../store/changes.js'
 import { checkPreconditions, type Preconditions } from '../store/preconditions.js'
 import type { Database, Executor } from '../store/schema.js'
+import { transact } from '../store/transact.js'
 import { ENCRYPTOR_DEFAULTS, type Encryptor, type EncryptorSettings } from './encryptor.js'
-import { prepareRecipients } from './recipients.js'
+import { deleteEncryptor, saveEncryptor } from './mutations.js'
 import { encryptorRepository } from './repository.js'
 
 export interface EncryptorDetails extends Encryptor {
-  /** The aliases a message is encrypted for right now (present in the keystore), in configured order. */
+  /** The aliases a message is encrypted for right now (present in the keystore; none while paused), in configured order. */
   recipients: string[]
 }
 
@@ -21,85 +23,83 @@ export class EncryptorService {
   async list(): Promise<EncryptorDetails[]> {
     const encryptors = await encryptorRepository.list(this.db)
     const present = new Set((await keystoreRepository.list(this.db)).map((e) => e.alias))
-    return encryptors.map((e) => ({ ...e, recipients: e.receiverAliases.filter((a) => present.has(a)) }))
+    return encryptors.map((e) => withRecipients(e, present))
   }
 
   async get(id: string): Promise<EncryptorDetails> {
-    return this.details(this.db, await this.find(this.db, id))
+    return describeEncryptor(this.db, await findEncryptor(this.db, id))
   }
 
   /** Creates or replaces an encryptor; unchanged settings leave the version as it is. */
-  async put(id: string, input: Partial<EncryptorSettings> & Pick<EncryptorSettings, 'receiverAliases'>, preconditions?: Preconditions) {
+  async put(id: string, input: Partial<EncryptorSettings> & Pick<EncryptorSettings, 'receiverAliases'>, actor: Actor, preconditions?: Preconditions) {
     const settings: EncryptorSettings = { ...ENCRYPTOR_DEFAULTS, ...input }
-    return this.write(id, preconditions, { allowCreate: true }, () => settings)
+    return this.write(id, actor, preconditions, { allowCreate: true }, (current) => {
+      if (!current) return { settings, touched: [], action: 'encryptor.create' }
+      const before = new Set(current.receiverAliases), after = new Set(settings.receiverAliases)
+      return { settings, touched: [...before, ...after].filter((a) => before.has(a) !== after.has(a)), action: 'encryptor.update' }
+    })
   }
 
-  async delete(id: string, preconditions?: Preconditions): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
-      const existing = await this.find(tx, id)
+  async delete(id: string, actor: Actor, preconditions?: Preconditions): Promise<void> {
+    await transact(this.db, this.changes, async (ctx) => {
+      const existing = await findEncryptor(ctx.tx, id)
       checkPreconditions(`encryptor "${id}"`, existing.version, preconditions)
-      await encryptorRepository.delete(tx, id)
+      await refuseEncryptorChangeDuringRenewal(ctx.tx, id, 'all')
+      await deleteEncryptor({ ...ctx, actor }, existing)
     })
-    this.changes.publish({ kind: 'encryptor', id })
   }
 
-  async addAlias(id: string, alias: string, preconditions?: Preconditions) {
-    return this.write(id, preconditions, { allowCreate: false }, (current) => {
+  async addAlias(id: string, alias: string, actor: Actor, preconditions?: Preconditions) {
+    return this.write(id, actor, preconditions, { allowCreate: false }, (current) => {
       if (current!.receiverAliases.includes(alias)) throw new Errors.ALIAS_ALREADY_LISTED(id, alias)
-      return { ...current!, receiverAliases: [...current!.receiverAliases, alias] }
+      return { settings: { ...current!, receiverAliases: [...current!.receiverAliases, alias] }, touched: [alias], action: 'encryptor.alias.add' }
     })
   }
 
-  async removeAlias(id: string, alias: string, preconditions?: Preconditions) {
-    return this.write(id, preconditions, { allowCreate: false }, (current) => {
+  async removeAlias(id: string, alias: string, actor: Actor, preconditions?: Preconditions) {
+    return this.write(id, actor, preconditions, { allowCreate: false }, (current) => {
       if (!current!.receiverAliases.includes(alias)) throw new Errors.ALIAS_NOT_LISTED(id, alias)
       if (current!.receiverAliases.length === 1) throw new Errors.LAST_ALIAS(alias, id)
-      return { ...current!, receiverAliases: current!.receiverAliases.filter((a) => a !== alias) }
+      return { settings: { ...current!, receiverAliases: current!.receiverAliases.filter((a) => a !== alias) }, touched: [alias], action: 'encryptor.alias.remove' }
     })
   }
 
   /**
    * One read-check-write transaction: load the current encryptor, check preconditions, derive the
-   * new settings, prove they still resolve to at least one recipient, then save with version + 1.
+   * new settings, refuse alias changes a renewal owns, then save (which proves they still resolve).
    */
   private async write(
     id: string,
+    actor: Actor,
     preconditions: Preconditions | undefined,
     { allowCreate }: { allowCreate: boolean },
-    change: (current: Encryptor | undefined) => EncryptorSettings,
+    /** The new settings, the aliases whose membership changes, and the audit action. */
+    change: (current: Encryptor | undefined) => { settings: EncryptorSettings; touched: string[]; action: string },
   ): Promise<{ created: boolean; encryptor: EncryptorDetails }> {
-    const result = await this.db.transaction().execute(async (tx) => {
-      const current = await encryptorRepository.find(tx, id)
+    const result = await transact(this.db, this.changes, async (ctx) => {
+      const current = await encryptorRepository.find(ctx.tx, id)
       if (!current && !allowCreate) throw new Errors.ENCRYPTOR_NOT_FOUND(id)
       checkPreconditions(`encryptor "${id}"`, current?.version, preconditions)
-      const settings = change(current)
-      if (current && sameSettings(current, settings)) return { created: false, changed: false, encryptor: current }
-      prepareRecipients(id, settings, await loadCertificates(tx, settings.receiverAliases))
-      const at = new Date().toISOString()
-      const encryptor: Encryptor = {
-        ...settings, id, version: (current?.version ?? 0) + 1, createdAt: current?.createdAt ?? at, updatedAt: at,
-      }
-      await encryptorRepository.save(tx, encryptor, current !== undefined)
-      return { created: !current, changed: true, encryptor: await this.details(tx, encryptor) }
+      const { settings, touched, action } = change(current)
+      if (current) await refuseEncryptorChangeDuringRenewal(ctx.tx, id, touched)
+      const saved = await saveEncryptor({ ...ctx, actor }, id, current, settings, action)
+      return { created: !current, encryptor: saved.encryptor }
     })
-    if (result.changed) this.changes.publish({ kind: 'encryptor', id })
-    return { created: result.created, encryptor: await this.details(this.db, result.encryptor) }
-  }
-
-  private async find(db: Executor, id: string): Promise<Encryptor> {
-    const encryptor = await encryptorRepository.find(db, id)
-    if (!encryptor) throw new Errors.ENCRYPTOR_NOT_FOUND(id)
-    return encryptor
-  }
-
-  private async details(db: Executor, encryptor: Encryptor): Promise<EncryptorDetails> {
-    const present = new Set((await keystoreRepository.findMany(db, encryptor.receiverAliases)).map((e) => e.alias))
-    return { ...encryptor, recipients: encryptor.receiverAliases.filter((a) => present.has(a)) }
+    return { created: result.created, encryptor: await describeEncryptor(this.db, result.encryptor) }
   }
 }
 
-function sameSettings(a: EncryptorSettings, b: EncryptorSettings): boolean {
-  return a.receiverAliases.join('\n') === b.receiverAliases.join('\n') &&
-    a.contentEncryption === b.contentEncryption && a.keyTransport === b.keyTransport &&
-    a.recipientIdentifier === b.recipientIdentifier && a.missingAlias === b.missingAlias && a.encoding === b.encoding
+export async function findEncryptor(db: Executor, id: string): Promise<Encryptor> {
+  const encryptor = await encryptorRepository.find(db, id)
+  if (!encryptor) throw new Errors.ENCRYPTOR_NOT_FOUND(id)
+  return encryptor
+}
+
+export async function describeEncryptor(db: Executor, encryptor: Encryptor): Promise<EncryptorDetails> {
+  const present = new Set((await keystoreRepository.findMany(db, encryptor.receiverAliases)).map((e) => e.alias))
+  return withRecipients(encryptor, present)
+}
+
+function withRecipients(e: Encryptor, present: ReadonlySet<string>): EncryptorDetails {
+  return { ...e, recipients: e.pause ? [] : e.receiverAliases.filter((a) => present.has(a)) }
 }

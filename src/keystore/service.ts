@@ -2,13 +2,16 @@ import type { Kysely } from 'kysely'
 import {
   checkReceiverPolicy, decodeCertificateUpload, parseReceiverCertificate, type ReceiverCertificate,
 } from '../cms/certificate.js'
+import type { Actor } from '../audit/audit.js'
 import { encryptorRepository } from '../encryptors/repository.js'
-import { prepareRecipients } from '../encryptors/recipients.js'
 import { Errors } from '../errors.js'
+import { refuseAliasOwnedByRenewal } from '../renewals/guard.js'
 import type { ChangeFeed } from '../store/changes.js'
 import { checkPreconditions, type Preconditions } from '../store/preconditions.js'
-import type { Database, Executor } from '../store/schema.js'
-import { loadCertificates, storedCertificate } from './certificates.js'
+import type { Database } from '../store/schema.js'
+import { transact } from '../store/transact.js'
+import { storedCertificate } from './certificates.js'
+import { deleteCertificate, storeCertificate } from './mutations.js'
 import { keystoreRepository } from './repository.js'
 
 export interface KeystoreEntry {
@@ -69,55 +72,31 @@ export class KeystoreService {
    * Stores `upload` (PEM or DER) under `alias`: created, or replacing the current certificate (kept
    * in the history). Every check runs before anything is written.
    */
-  async put(alias: string, upload: Buffer, preconditions?: Preconditions): Promise<{ created: boolean; entry: KeystoreEntry }> {
-    const der = decodeCertificateUpload(upload)
-    const certificate = parseReceiverCertificate(der)
-    checkReceiverPolicy(certificate)
-    const result = await this.db.transaction().execute(async (tx) => {
-      const existing = await keystoreRepository.find(tx, alias)
+  async put(alias: string, upload: Buffer, actor: Actor, preconditions?: Preconditions): Promise<{ created: boolean; entry: KeystoreEntry }> {
+    const certificate = validateUpload(upload)
+    const result = await transact(this.db, this.changes, async (ctx) => {
+      const existing = await keystoreRepository.find(ctx.tx, alias)
       checkPreconditions(`alias "${alias}"`, existing?.version, preconditions)
-      if (existing?.sha256_fingerprint === certificate.sha256Fingerprint) return { created: false, changed: false, row: existing }
-      await this.checkEncryptorsStillResolve(tx, alias, certificate)
-      const at = new Date().toISOString()
-      const row = { alias, certificate: der, sha256_fingerprint: certificate.sha256Fingerprint, at }
-      if (existing) {
-        await keystoreRepository.retire(tx, existing, 'replaced', at)
-        await keystoreRepository.replace(tx, { ...row, version: existing.version + 1 })
-      } else {
-        await keystoreRepository.insert(tx, { ...row, version: await keystoreRepository.nextVersion(tx, alias) })
-      }
-      return { created: !existing, changed: true, row: (await keystoreRepository.find(tx, alias))! }
+      await refuseAliasOwnedByRenewal(ctx.tx, alias)
+      return storeCertificate({ ...ctx, actor }, alias, certificate)
     })
-    if (result.changed) this.changes.publish({ kind: 'keystore', alias })
     return { created: result.created, entry: toEntry(result.row) }
   }
 
-  async delete(alias: string, preconditions?: Preconditions): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
-      const existing = await keystoreRepository.find(tx, alias)
+  async delete(alias: string, actor: Actor, preconditions?: Preconditions): Promise<void> {
+    await transact(this.db, this.changes, async (ctx) => {
+      const existing = await keystoreRepository.find(ctx.tx, alias)
       if (!existing) throw new Errors.ALIAS_NOT_FOUND(alias)
       checkPreconditions(`alias "${alias}"`, existing.version, preconditions)
-      await this.checkEncryptorsStillResolve(tx, alias, undefined)
-      await keystoreRepository.retire(tx, existing, 'deleted', new Date().toISOString())
-      await keystoreRepository.delete(tx, alias)
+      await refuseAliasOwnedByRenewal(ctx.tx, alias)
+      await deleteCertificate({ ...ctx, actor }, alias)
     })
-    this.changes.publish({ kind: 'keystore', alias })
   }
+}
 
-  /** Refuses a change to `alias` (new certificate, or none) that would leave an encryptor unable to encrypt. */
-  private async checkEncryptorsStillResolve(tx: Executor, alias: string, replacement: ReceiverCertificate | undefined) {
-    for (const encryptor of await encryptorRepository.using(tx, alias)) {
-      const certificates = await loadCertificates(tx, encryptor.receiverAliases)
-      if (replacement) certificates.set(alias, replacement)
-      else certificates.delete(alias)
-      try {
-        prepareRecipients(encryptor.id, encryptor, certificates)
-      } catch (err) {
-        if (replacement) throw err // e.g. the new certificate lacks the subject key identifier the encryptor needs
-        throw new Errors.ALIAS_IN_USE(
-          `Alias "${alias}" cannot be deleted: encryptor "${encryptor.id}" would be left unable to encrypt (${(err as Error).message}) Remove the alias from the encryptor first.`,
-        )
-      }
-    }
-  }
+/** Decodes, parses and checks an uploaded certificate: the same rules for uploads and renewals. */
+export function validateUpload(upload: Buffer): ReceiverCertificate {
+  const certificate = parseReceiverCertificate(decodeCertificateUpload(upload))
+  checkReceiverPolicy(certificate)
+  return certificate
 }

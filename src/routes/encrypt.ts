@@ -3,6 +3,7 @@ import { pipeline, type Readable } from 'node:stream'
 import { Type } from 'typebox'
 import { EnvelopeEncryptStream } from '../cms/encrypt-stream.js'
 import { createOutputEncoder, encodedLength, encodeWhole, mediaType, OUTPUT_ENCODINGS } from '../cms/output-encoding.js'
+import type { EncryptorPause } from '../encryptors/encryptor.js'
 import { Errors } from '../errors.js'
 import { hasPayload, readExactly } from './payload.js'
 import { EncryptorId, problemResponses } from './schemas.js'
@@ -12,6 +13,7 @@ import { EncryptorId, problemResponses } from './schemas.js'
  * small messages integration flows send. Larger or chunked payloads stream.
  */
 const BUFFERED_PAYLOAD_LIMIT = 256 * 1024
+const DEFAULT_RETRY_AFTER_SECONDS = 60
 
 /** The hot path: payload in, CMS out. Only integration flows may call it. */
 const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = async (fastify, opts) => {
@@ -39,11 +41,12 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
         200: Type.Unsafe<Buffer | Readable>({
           description: 'The CMS ContentInfo: application/pkcs7-mime (DER/BER), text/plain (base64) or application/x-pem-file (PEM).',
         }),
-        ...problemResponses(400, 401, 403, 404, 409, 413),
+        ...problemResponses(400, 401, 403, 404, 409, 413, 503),
       },
     },
   }, async (request, reply) => {
     const resolved = await fastify.recipients.resolve(request.params.id)
+    if (resolved.pause) throw pausedError(resolved.id, resolved.pause)
     const encoding = request.query.encoding ?? resolved.encoding
     const payload = request.body as Readable | undefined
     const lengthHeader = request.headers['content-length']
@@ -75,6 +78,15 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
     if (declared !== undefined) reply.header('content-length', encodedLength(encoding, message.encodedLength(declared)))
     return reply.send(output)
   })
+}
+
+/** Retry-After points at the end of the planned downtime when it is known, else a minute from now. */
+function pausedError(id: string, pause: EncryptorPause) {
+  const until = pause.until ? Date.parse(pause.until) : NaN
+  const retryAfter = Number.isNaN(until) ? DEFAULT_RETRY_AFTER_SECONDS : Math.max(1, Math.ceil((until - Date.now()) / 1000))
+  return Object.assign(new Errors.ENCRYPTOR_PAUSED(
+    `Encryptor "${id}" is paused for a receiver key exchange (renewal ${pause.renewalId}); nothing is encrypted for a key the receiver may no longer hold. Retry later.`,
+  ), { retryAfter })
 }
 
 export default encryptRoutes

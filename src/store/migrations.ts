@@ -57,6 +57,44 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute()
       },
     },
+    '0002_renewals_and_audit': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.createTable('renewals')
+          .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+          .addColumn('procedure', 'varchar(32)', (c) => c.notNull())
+          .addColumn('encryptor_id', 'varchar(250)', (c) => c.notNull())
+          .addColumn('current_alias', 'varchar(250)', (c) => c.notNull())
+          .addColumn('new_alias', 'varchar(250)')
+          .addColumn('state', 'varchar(16)', (c) => c.notNull())
+          .addColumn('done_steps', 'integer', (c) => c.notNull())
+          .addColumn('step_log', 'text', (c) => c.notNull())
+          .addColumn('certificate', blob, (c) => c.notNull())
+          .addColumn('downtime_start', 'varchar(32)')
+          .addColumn('downtime_end', 'varchar(32)')
+          .addColumn('created_by', 'varchar(250)', (c) => c.notNull())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute()
+        await db.schema.createIndex('renewals_state').on('renewals').columns(['state', 'encryptor_id']).execute()
+        await db.schema.createTable('audit_log')
+          .addColumn('id', 'integer', identity)
+          .addColumn('at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('actor', 'varchar(250)', (c) => c.notNull())
+          .addColumn('role', 'varchar(32)', (c) => c.notNull())
+          .addColumn('action', 'varchar(64)', (c) => c.notNull())
+          .addColumn('target', 'varchar(300)', (c) => c.notNull())
+          .addColumn('before', 'text')
+          .addColumn('after', 'text')
+          .addColumn('renewal_id', 'varchar(36)')
+          .addColumn('comment', 'text')
+          .execute()
+        await db.schema.createIndex('audit_log_target').on('audit_log').column('target').execute()
+        await db.schema.createIndex('audit_log_renewal').on('audit_log').column('renewal_id').execute()
+        // Set while a downtime renewal has paused the encryptor: encrypt answers 503 + Retry-After.
+        await db.schema.alterTable('encryptors').addColumn('paused_by', 'varchar(36)').execute()
+        await db.schema.alterTable('encryptors').addColumn('paused_until', 'varchar(32)').execute()
+      },
+    },
   }
 }
 

@@ -31,12 +31,49 @@ export interface Database {
     version: number
     created_at: string
     updated_at: string
+    /** Renewal id while a downtime renewal pauses this encryptor. */
+    paused_by: string | null
+    /** End of the planned downtime window, when known (Retry-After points at it). */
+    paused_until: string | null
   }
   encryptor_aliases: {
     encryptor_id: string
     /** Order of the aliases as configured (0-based). */
     position: number
     alias: string
+  }
+  renewals: {
+    id: string
+    procedure: string
+    encryptor_id: string
+    current_alias: string
+    new_alias: string | null
+    /** 'active', 'completed' or 'aborted'. */
+    state: string
+    /** How many steps of the procedure are done. */
+    done_steps: number
+    /** JSON array of {name, at, by, role, comment}, one per completed step. */
+    step_log: string
+    /** DER of the receiver's new certificate, validated when the renewal started. */
+    certificate: Buffer
+    downtime_start: string | null
+    downtime_end: string | null
+    created_by: string
+    created_at: string
+    updated_at: string
+  }
+  audit_log: {
+    id: Generated<number>
+    at: string
+    actor: string
+    role: string
+    action: string
+    target: string
+    /** JSON: fingerprints and alias lists before the change. */
+    before: string | null
+    after: string | null
+    renewal_id: string | null
+    comment: string | null
   }
   auth_tokens: {
     name: string

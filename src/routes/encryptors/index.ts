@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ROLES } from '../../auth/tokens.js'
+import { actorOf } from '../../plugins/auth.js'
 import { etag } from '../../store/preconditions.js'
 import { Alias, ConditionalHeaders, EncryptorId, problemResponses } from '../schemas.js'
 import { AliasBody, EncryptorBody, EncryptorSchema } from './schemas.js'
@@ -36,7 +37,7 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: EncryptorSchema, 201: EncryptorSchema, ...problemResponses(400, 401, 403, 409, 412, 413, 415) },
     },
   }, async (request, reply) => {
-    const { created, encryptor } = await fastify.encryptors.put(request.params.id, request.body, {
+    const { created, encryptor } = await fastify.encryptors.put(request.params.id, request.body, actorOf(request), {
       ifMatch: request.headers['if-match'], ifNoneMatch: request.headers['if-none-match'],
     })
     request.log.info({ encryptorId: encryptor.id, version: encryptor.version, receiverAliases: encryptor.receiverAliases, created }, 'encryptor saved')
@@ -52,7 +53,7 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 204: Type.Null({ description: 'Deleted.' }), ...problemResponses(400, 401, 403, 404, 412) },
     },
   }, async (request, reply) => {
-    await fastify.encryptors.delete(request.params.id, { ifMatch: request.headers['if-match'] })
+    await fastify.encryptors.delete(request.params.id, actorOf(request), { ifMatch: request.headers['if-match'] })
     request.log.info({ encryptorId: request.params.id }, 'encryptor deleted')
     return reply.code(204).send(null)
   })
@@ -64,7 +65,7 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: EncryptorSchema, ...problemResponses(400, 401, 403, 404, 409, 412) },
     },
   }, async (request, reply) => {
-    const { encryptor } = await fastify.encryptors.addAlias(request.params.id, request.body.alias, { ifMatch: request.headers['if-match'] })
+    const { encryptor } = await fastify.encryptors.addAlias(request.params.id, request.body.alias, actorOf(request), { ifMatch: request.headers['if-match'] })
     request.log.info({ encryptorId: encryptor.id, alias: request.body.alias, version: encryptor.version }, 'receiver alias added')
     reply.header('etag', etag(encryptor.version))
     return encryptor
@@ -77,7 +78,7 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: EncryptorSchema, ...problemResponses(400, 401, 403, 404, 409, 412) },
     },
   }, async (request, reply) => {
-    const { encryptor } = await fastify.encryptors.removeAlias(request.params.id, request.params.alias, { ifMatch: request.headers['if-match'] })
+    const { encryptor } = await fastify.encryptors.removeAlias(request.params.id, request.params.alias, actorOf(request), { ifMatch: request.headers['if-match'] })
     request.log.info({ encryptorId: encryptor.id, alias: request.params.alias, version: encryptor.version }, 'receiver alias removed')
     reply.header('etag', etag(encryptor.version))
     return encryptor

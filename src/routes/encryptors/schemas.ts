@@ -35,6 +35,13 @@ export const EncryptorSchema = Type.Object({
   id: EncryptorId,
   ...settings,
   recipients: Type.Array(Alias, { description: 'Aliases a message is encrypted for right now (present in the keystore), in configured order.' }),
+  pause: Type.Union([
+    Type.Null(),
+    Type.Object({
+      renewalId: Type.String({ description: 'The downtime renewal that paused the encryptor.' }),
+      until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Planned end of the downtime, when known.' }),
+    }),
+  ], { description: 'Set while a downtime renewal pauses the encryptor (encrypt answers 503 with Retry-After).' }),
   version: Type.Integer({ description: 'Encryptor version, also the ETag.' }),
   createdAt: Type.String({ format: 'date-time', description: 'When the encryptor was created.' }),
   updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),

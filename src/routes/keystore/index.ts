@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ROLES } from '../../auth/tokens.js'
+import { actorOf } from '../../plugins/auth.js'
 import { etag } from '../../store/preconditions.js'
 import { Alias, ConditionalHeaders, problemResponses } from '../schemas.js'
 import { CertificateJsonBody, KeystoreEntryDetailsSchema, KeystoreEntrySchema, ListQuery } from './schemas.js'
@@ -64,7 +65,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const upload = Buffer.isBuffer(body) ? body
       : typeof body === 'string' ? Buffer.from(body, 'utf8')
       : Buffer.from(body?.certificate ?? '', 'utf8')
-    const { created, entry } = await fastify.keystore.put(request.params.alias, upload, {
+    const { created, entry } = await fastify.keystore.put(request.params.alias, upload, actorOf(request), {
       ifMatch: request.headers['if-match'], ifNoneMatch: request.headers['if-none-match'],
     })
     request.log.info({ alias: entry.alias, version: entry.version, sha256Fingerprint: entry.certificate.sha256Fingerprint, created }, 'certificate stored')
@@ -80,7 +81,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 204: Type.Null({ description: 'Deleted.' }), ...problemResponses(400, 401, 403, 404, 409, 412) },
     },
   }, async (request, reply) => {
-    await fastify.keystore.delete(request.params.alias, { ifMatch: request.headers['if-match'] })
+    await fastify.keystore.delete(request.params.alias, actorOf(request), { ifMatch: request.headers['if-match'] })
     request.log.info({ alias: request.params.alias }, 'certificate deleted')
     return reply.code(204).send(null)
   })

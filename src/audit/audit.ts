@@ -1,0 +1,79 @@
+import type { Role } from '../auth/tokens.js'
+import type { Executor } from '../store/schema.js'
+
+/** Who made a change: the token's name and the role that allowed it. */
+export interface Actor {
+  name: string
+  role: Role
+}
+
+export interface AuditEntry {
+  action: string
+  target: string
+  before?: unknown
+  after?: unknown
+  renewalId?: string
+  comment?: string
+}
+
+/** Writes one audit record in the caller's transaction: it commits with the change, or not at all. */
+export async function recordAudit(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
+  await tx.insertInto('audit_log').values({
+    at: new Date().toISOString(),
+    actor: actor.name,
+    role: actor.role,
+    action: entry.action,
+    target: entry.target,
+    before: entry.before === undefined ? null : JSON.stringify(entry.before),
+    after: entry.after === undefined ? null : JSON.stringify(entry.after),
+    renewal_id: entry.renewalId ?? null,
+    comment: entry.comment ?? null,
+  }).execute()
+}
+
+export interface AuditFilter {
+  action?: string
+  target?: string
+  actor?: string
+  renewalId?: string
+  since?: string
+  until?: string
+  /** Return records with an id below this (pages go from newest to oldest). */
+  before?: number
+  limit: number
+}
+
+export interface AuditRecord {
+  id: number
+  at: string
+  actor: string
+  role: string
+  action: string
+  target: string
+  before: unknown
+  after: unknown
+  renewalId: string | null
+  comment: string | null
+}
+
+/** Audit records, newest first, filtered; `next` is the cursor for the following page. */
+export async function listAudit(db: Executor, f: AuditFilter): Promise<{ records: AuditRecord[]; next: number | null }> {
+  let q = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(f.limit + 1)
+  if (f.action) q = q.where('action', '=', f.action)
+  if (f.target) q = q.where('target', '=', f.target)
+  if (f.actor) q = q.where('actor', '=', f.actor)
+  if (f.renewalId) q = q.where('renewal_id', '=', f.renewalId)
+  if (f.since) q = q.where('at', '>=', f.since)
+  if (f.until) q = q.where('at', '<', f.until)
+  if (f.before !== undefined) q = q.where('id', '<', f.before)
+  const rows = await q.execute()
+  const page = rows.slice(0, f.limit)
+  return {
+    records: page.map((r) => ({
+      id: Number(r.id), at: r.at, actor: r.actor, role: r.role, action: r.action, target: r.target,
+      before: r.before === null ? null : JSON.parse(r.before), after: r.after === null ? null : JSON.parse(r.after),
+      renewalId: r.renewal_id, comment: r.comment,
+    })),
+    next: rows.length > f.limit ? Number(page[page.length - 1]!.id) : null,
+  }
+}

@@ -1,0 +1,41 @@
+import { Errors } from '../errors.js'
+import type { Executor } from '../store/schema.js'
+
+/** The active renewal that owns `alias` (as current or new alias), if any. */
+export async function renewalOwningAlias(db: Executor, alias: string) {
+  return db.selectFrom('renewals').select(['id', 'procedure', 'encryptor_id', 'current_alias', 'new_alias'])
+    .where('state', '=', 'active')
+    .where((eb) => eb.or([eb('current_alias', '=', alias), eb('new_alias', '=', alias)]))
+    .executeTakeFirst()
+}
+
+/** The active renewal of `encryptorId`, if any. */
+export async function renewalOfEncryptor(db: Executor, encryptorId: string) {
+  return db.selectFrom('renewals').select(['id', 'procedure', 'encryptor_id', 'current_alias', 'new_alias'])
+    .where('state', '=', 'active').where('encryptor_id', '=', encryptorId).executeTakeFirst()
+}
+
+/**
+ * While a renewal runs, only its steps change the aliases it owns: a direct change through the
+ * keystore or encryptor endpoints could undo a step or skip one, so it is refused.
+ */
+export async function refuseAliasOwnedByRenewal(db: Executor, alias: string): Promise<void> {
+  const renewal = await renewalOwningAlias(db, alias)
+  if (renewal) {
+    throw new Errors.RENEWAL_IN_PROGRESS(
+      `Alias "${alias}" belongs to the active renewal ${renewal.id} (${renewal.procedure} of encryptor "${renewal.encryptor_id}"). Take the renewal's steps, or abort it, instead of changing the alias directly.`,
+    )
+  }
+}
+
+/** Refuses a direct change to an encryptor whose receiver aliases a renewal is changing. */
+export async function refuseEncryptorChangeDuringRenewal(db: Executor, encryptorId: string, touchedAliases: readonly string[] | 'all'): Promise<void> {
+  const renewal = await renewalOfEncryptor(db, encryptorId)
+  if (!renewal) return
+  const owned = [renewal.current_alias, renewal.new_alias].filter((a): a is string => a !== null)
+  if (touchedAliases === 'all' || touchedAliases.some((a) => owned.includes(a))) {
+    throw new Errors.RENEWAL_IN_PROGRESS(
+      `Encryptor "${encryptorId}" is being renewed by ${renewal.id} (${renewal.procedure}), which owns alias${owned.length > 1 ? 'es' : ''} ${owned.map((a) => `"${a}"`).join(' and ')}. Take the renewal's steps, or abort it, instead of changing them directly.`,
+    )
+  }
+}
