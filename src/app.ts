@@ -14,6 +14,8 @@ import encryptRoutes from './routes/encrypt.js'
 import encryptorRoutes from './routes/encryptors/index.js'
 import healthRoutes from './routes/health.js'
 import keystoreRoutes from './routes/keystore/index.js'
+import renewalRoutes from './routes/renewals/index.js'
+import auditRoutes from './routes/audit.js'
 import { openDatabase } from './store/database.js'
 import type { Database } from './store/schema.js'
 
@@ -69,6 +71,8 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(healthRoutes)
   await fastify.register(keystoreRoutes)
   await fastify.register(encryptorRoutes)
+  await fastify.register(renewalRoutes)
+  await fastify.register(auditRoutes)
   await fastify.register(encryptRoutes, { maxPayloadBytes: opts.config.MAX_PAYLOAD_BYTES })
 }
 

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely'
 import { EncryptorService } from '../encryptors/service.js'
 import { RecipientResolver } from '../encryptors/resolver.js'
 import { KeystoreService } from '../keystore/service.js'
+import { RenewalService } from '../renewals/service.js'
 import { ChangeFeed } from '../store/changes.js'
 import type { Database } from '../store/schema.js'
 
@@ -13,6 +14,7 @@ declare module 'fastify' {
     keystore: KeystoreService
     encryptors: EncryptorService
     recipients: RecipientResolver
+    renewals: RenewalService
   }
 }
 
@@ -23,6 +25,7 @@ export default fp(async function services(fastify: FastifyInstance, opts: { db: 
   fastify.decorate('keystore', new KeystoreService(opts.db, changes))
   fastify.decorate('encryptors', new EncryptorService(opts.db, changes))
   fastify.decorate('recipients', new RecipientResolver(opts.db, changes))
+  fastify.decorate('renewals', new RenewalService(opts.db, changes))
   fastify.addHook('onClose', async () => {
     await opts.db.destroy()
   })

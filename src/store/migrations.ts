@@ -69,6 +69,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('done_steps', 'integer', (c) => c.notNull())
           .addColumn('step_log', 'text', (c) => c.notNull())
           .addColumn('certificate', blob, (c) => c.notNull())
+          .addColumn('certificate_fingerprint', 'varchar(64)', (c) => c.notNull())
           .addColumn('downtime_start', 'varchar(32)')
           .addColumn('downtime_end', 'varchar(32)')
           .addColumn('created_by', 'varchar(250)', (c) => c.notNull())

@@ -56,6 +56,7 @@ export interface Database {
     step_log: string
     /** DER of the receiver's new certificate, validated when the renewal started. */
     certificate: Buffer
+    certificate_fingerprint: string
     downtime_start: string | null
     downtime_end: string | null
     created_by: string

@@ -48,6 +48,8 @@ export const swaggerOptions: SwaggerOptions = {
       { name: 'keystore', description: 'Receiver certificates by alias.' },
       { name: 'encryptors', description: 'Receivers and algorithms of an integration flow encrypt step.' },
       { name: 'encrypt', description: 'Payload in, CMS out.' },
+      { name: 'renewals', description: 'Receiver key renewals as step-by-step workflows.' },
+      { name: 'audit', description: 'Who changed what, when.' },
       { name: 'health', description: 'Liveness and readiness.' },
     ],
   },

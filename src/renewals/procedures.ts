@@ -1,0 +1,165 @@
+import type { Role } from '../auth/tokens.js'
+import { Errors } from '../errors.js'
+
+/**
+ * The four renewal procedures integration platforms document, as data: an ordered table of steps,
+ * each with the role that takes it and the effect it has. `nextStep` and `abortPlan` are pure; the
+ * renewal service applies the effects they return in one transaction.
+ */
+export const PROCEDURES = ['exchange', 'add-alias', 'prepared-alias', 'downtime'] as const
+export type Procedure = (typeof PROCEDURES)[number]
+
+export const STEPS = [
+  'exchange-certificate', 'add-certificate', 'add-alias', 'confirm-receiver-switched',
+  'remove-old-alias', 'remove-old-certificate', 'begin-downtime', 'end-downtime',
+] as const
+export type StepName = (typeof STEPS)[number]
+
+/** What a step does to the keystore and the encryptor (aliases as in the renewal). */
+export type Effect =
+  | { kind: 'replace-certificate'; alias: 'current' } // the new certificate under the current alias
+  | { kind: 'store-certificate'; alias: 'new' } // the new certificate under the new alias
+  | { kind: 'delete-certificate'; alias: 'current' | 'new' }
+  | { kind: 'append-alias'; alias: 'new' }
+  | { kind: 'remove-alias'; alias: 'current' | 'new' }
+  | { kind: 'pause' }
+  | { kind: 'resume' }
+  | { kind: 'record' } // nothing changes; the step is a recorded fact (the receiver switched)
+
+export interface StepDefinition {
+  name: StepName
+  role: Role
+  effect: Effect
+}
+
+export interface ProcedureDefinition {
+  /** Whether the procedure takes a second alias. */
+  newAlias: 'required' | 'refused'
+  steps: readonly StepDefinition[]
+  /**
+   * Abort is possible until this step is done: after it the receiver holds only its new key, so
+   * going back would produce messages it cannot decrypt.
+   */
+  pointOfNoReturn: StepName
+}
+
+const step = (name: StepName, role: Role, effect: Effect): StepDefinition => ({ name, role, effect })
+
+export const PROCEDURE: Record<Procedure, ProcedureDefinition> = {
+  // The receiver decrypts with its old and new key alike: swap the certificate in one step.
+  exchange: {
+    newAlias: 'refused',
+    steps: [step('exchange-certificate', 'tenant-admin', { kind: 'replace-certificate', alias: 'current' })],
+    pointOfNoReturn: 'exchange-certificate',
+  },
+  // One key at a time, several RecipientInfos accepted: send to both, let the receiver switch, drop the old.
+  'add-alias': {
+    newAlias: 'required',
+    steps: [
+      step('add-certificate', 'tenant-admin', { kind: 'store-certificate', alias: 'new' }),
+      step('add-alias', 'integration-developer', { kind: 'append-alias', alias: 'new' }),
+      step('confirm-receiver-switched', 'tenant-admin', { kind: 'record' }),
+      step('remove-old-alias', 'integration-developer', { kind: 'remove-alias', alias: 'current' }),
+      step('remove-old-certificate', 'tenant-admin', { kind: 'delete-certificate', alias: 'current' }),
+    ],
+    pointOfNoReturn: 'confirm-receiver-switched',
+  },
+  // The encryptor already lists an empty second slot (missingAlias "skip"): fill it, then empty the old one.
+  'prepared-alias': {
+    newAlias: 'required',
+    steps: [
+      step('add-certificate', 'tenant-admin', { kind: 'store-certificate', alias: 'new' }),
+      step('confirm-receiver-switched', 'tenant-admin', { kind: 'record' }),
+      step('remove-old-certificate', 'tenant-admin', { kind: 'delete-certificate', alias: 'current' }),
+    ],
+    pointOfNoReturn: 'confirm-receiver-switched',
+  },
+  // One key, one RecipientInfo: pause encrypting while the receiver swaps its key.
+  downtime: {
+    newAlias: 'refused',
+    steps: [
+      step('begin-downtime', 'tenant-admin', { kind: 'pause' }),
+      step('exchange-certificate', 'tenant-admin', { kind: 'replace-certificate', alias: 'current' }),
+      step('end-downtime', 'tenant-admin', { kind: 'resume' }),
+    ],
+    pointOfNoReturn: 'exchange-certificate',
+  },
+}
+
+export type RenewalState = 'active' | 'completed' | 'aborted'
+
+/** The part of a renewal the transition functions look at. */
+export interface RenewalProgress {
+  procedure: Procedure
+  state: RenewalState
+  /** How many steps are done. */
+  done: number
+}
+
+export type StepTransition =
+  | { kind: 'apply'; step: StepDefinition; progress: RenewalProgress }
+  | { kind: 'repeat' } // the last completed step again: idempotent, nothing changes
+
+/**
+ * Decides whether `stepName` may be taken now by a caller holding `roles`. Checks, in order: the
+ * step belongs to the procedure, the caller's role may take it, it is a repeat of the last step
+ * (idempotent), the renewal is active, and it is the next step.
+ */
+export function nextStep(progress: RenewalProgress, stepName: string, roles: readonly Role[]): StepTransition {
+  const definition = PROCEDURE[progress.procedure]
+  const index = definition.steps.findIndex((s) => s.name === stepName)
+  if (index === -1) {
+    throw new Errors.STEP_UNKNOWN(`The ${progress.procedure} procedure has no step "${stepName}"; its steps are ${definition.steps.map((s) => s.name).join(', ')}.`)
+  }
+  const step = definition.steps[index]!
+  if (!roles.includes(step.role)) {
+    throw new Errors.STEP_FORBIDDEN(`Step "${step.name}" is taken by the ${step.role} role; this token has ${roles.join(', ')}.`)
+  }
+  if (index === progress.done - 1) return { kind: 'repeat' }
+  if (progress.state !== 'active') {
+    throw new Errors.RENEWAL_NOT_ACTIVE(`The renewal is ${progress.state}; no step can be taken.`)
+  }
+  if (index !== progress.done) {
+    const next = definition.steps[progress.done]!
+    throw new Errors.STEP_OUT_OF_ORDER(
+      `Step "${step.name}" is not next: ${index < progress.done ? 'it is already done' : 'earlier steps are not done'}. The next step is "${next.name}", taken by ${next.role}.`,
+    )
+  }
+  const done = index + 1
+  return { kind: 'apply', step, progress: { ...progress, done, state: done === definition.steps.length ? 'completed' : 'active' } }
+}
+
+/** The inverse of an effect taken before the point of no return. */
+const INVERSE: Partial<Record<Effect['kind'], (e: Effect) => Effect>> = {
+  'store-certificate': () => ({ kind: 'delete-certificate', alias: 'new' }),
+  'append-alias': () => ({ kind: 'remove-alias', alias: 'new' }),
+  pause: () => ({ kind: 'resume' }),
+  record: () => ({ kind: 'record' }),
+}
+
+/**
+ * What an abort must undo: the inverses of the steps done, newest first, returning keystore and
+ * encryptor to where they were before the renewal. Refused once the point of no return is passed.
+ */
+export function abortPlan(progress: RenewalProgress): Effect[] {
+  const definition = PROCEDURE[progress.procedure]
+  if (progress.state !== 'active') throw new Errors.RENEWAL_NOT_ACTIVE(`The renewal is ${progress.state}; there is nothing to abort.`)
+  const done = definition.steps.slice(0, progress.done)
+  if (done.some((s) => s.name === definition.pointOfNoReturn)) {
+    throw new Errors.ABORT_REFUSED(
+      `The ${progress.procedure} renewal is past "${definition.pointOfNoReturn}": the receiver holds only its new key now, so restoring the old one would produce messages it cannot decrypt. Finish the remaining steps instead.`,
+    )
+  }
+  return done.reverse().map((s) => {
+    const inverse = INVERSE[s.effect.kind]
+    if (!inverse) throw new Error(`no inverse for ${s.effect.kind} before the point of no return`)
+    return inverse(s.effect)
+  })
+}
+
+/** The next step and its role, or null when the renewal is over. */
+export function pendingStep(progress: RenewalProgress): { step: StepName; role: Role } | null {
+  if (progress.state !== 'active') return null
+  const next = PROCEDURE[progress.procedure].steps[progress.done]
+  return next ? { step: next.name, role: next.role } : null
+}
