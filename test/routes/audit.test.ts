@@ -1,0 +1,44 @@
+import t from 'tap'
+import { auth, buildTestApp } from '../helpers/app.js'
+import { issueCertificate } from '../helpers/pki.js'
+import { assertProblem, putCertificate, putEncryptor } from '../helpers/requests.js'
+
+t.test('every change is audited; the log pages, filters, and only reads', async (t) => {
+  const app = await buildTestApp(t)
+  const a = await issueCertificate('a'), b = await issueCertificate('b')
+  await putCertificate(app, 'a', a)
+  await putCertificate(app, 'a', b)
+  await putCertificate(app, 'c', a)
+  await putEncryptor(app, 'flow', { receiverAliases: ['a'] })
+  await app.inject({ method: 'POST', url: '/encryptors/flow/aliases', headers: auth('integration-developer'), payload: { alias: 'c' } })
+  await app.inject({ method: 'DELETE', url: '/encryptors/flow/aliases/c', headers: auth('integration-developer') })
+  await app.inject({ method: 'DELETE', url: '/keystore/entries/c', headers: auth('tenant-admin') })
+  await putCertificate(app, 'a', b) // unchanged: no record
+  await app.inject({ method: 'DELETE', url: '/keystore/entries/nope', headers: auth('tenant-admin') }) // refused: no record
+
+  const all = (await app.inject({ method: 'GET', url: '/audit', headers: auth('monitor') })).json()
+  t.same(all.records.map((r: { action: string }) => r.action).reverse(), [
+    'keystore.create', 'keystore.replace', 'keystore.create', 'encryptor.create', 'encryptor.alias.add', 'encryptor.alias.remove', 'keystore.delete',
+  ])
+  t.match(all.records.find((r: { action: string }) => r.action === 'keystore.replace'), {
+    actor: 'test-tenant-admin', role: 'tenant-admin', target: 'keystore/a', renewalId: null,
+    before: { version: 1 }, after: { version: 2 },
+  })
+  t.equal(all.next, null)
+
+  const pages: string[] = []
+  let cursor: number | null | undefined
+  do {
+    const page = (await app.inject({ method: 'GET', url: `/audit?limit=3${cursor ? `&before=${cursor}` : ''}`, headers: auth('tenant-admin') })).json()
+    pages.push(...page.records.map((r: { id: number }) => String(r.id)))
+    cursor = page.next
+  } while (cursor)
+  t.same(pages, all.records.map((r: { id: number }) => String(r.id)), 'pages cover the log once, newest first')
+
+  const filtered = (await app.inject({ method: 'GET', url: '/audit?target=keystore/a', headers: auth('monitor') })).json()
+  t.equal(filtered.records.length, 2)
+  assertProblem(t, await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-flow') }), 403, 'CMS_FORBIDDEN', 'flows cannot read the audit log')
+  assertProblem(t, await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-developer') }), 403, 'CMS_FORBIDDEN', 'developers cannot read the audit log')
+  assertProblem(t, await app.inject({ method: 'DELETE', url: '/audit', headers: auth('tenant-admin') }), 404, 'CMS_ROUTE_NOT_FOUND', 'no way to delete audit records')
+  assertProblem(t, await app.inject({ method: 'GET', url: '/audit?limit=0', headers: auth('monitor') }), 400, 'CMS_VALIDATION_FAILED', 'limit below 1')
+})
