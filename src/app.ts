@@ -66,7 +66,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   })
   await fastify.register(errorsPlugin)
   await fastify.register(openapiPlugin)
-  await fastify.register(servicesPlugin, { db: opts.db })
+  await fastify.register(servicesPlugin, { db: opts.db, databaseUrl: opts.config.DATABASE_URL })
   await fastify.register(authPlugin, { tokens: opts.tokens })
   await fastify.register(healthRoutes)
   await fastify.register(keystoreRoutes)
@@ -81,7 +81,7 @@ export async function createApp(
   config: Config,
   overrides: { tokens?: TokenRegistry; logger?: FastifyServerOptions['logger'] } = {},
 ): Promise<FastifyInstance> {
-  const db = await openDatabase({ dataDir: config.DATA_DIR })
+  const db = await openDatabase({ dataDir: config.DATA_DIR, databaseUrl: config.DATABASE_URL })
   let tokens: { registry: TokenRegistry; bootstrapFile?: string }
   try {
     tokens = overrides.tokens

@@ -6,6 +6,7 @@ const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1', description: 'Interface to listen on.' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'TCP port.' }),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Directory of the embedded SQLite store and the bootstrap token file.' }),
+  DATABASE_URL: Type.String({ default: '', description: 'PostgreSQL connection URL (postgres://user:pass@host:5432/db); empty for the embedded SQLite store in DATA_DIR.' }),
   AUTH_TOKENS_FILE: Type.String({ default: '', description: 'JSON file of token hashes and roles; empty to use the tokens in the store (bootstrapped on first start).' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),

@@ -6,6 +6,7 @@ import { Errors } from '../errors.js'
 import { loadCertificates } from '../keystore/certificates.js'
 import type { Change, ChangeFeed } from '../store/changes.js'
 import type { Database } from '../store/schema.js'
+import { readSnapshot } from '../store/transact.js'
 import type { EncryptorPause } from './encryptor.js'
 import { prepareRecipients } from './recipients.js'
 import { encryptorRepository } from './repository.js'
@@ -30,12 +31,17 @@ export class RecipientResolver {
   private readonly cache = new Map<string, ResolvedEncryptor>()
   private readonly pending = new Map<string, Promise<ResolvedEncryptor>>()
   private generation = 0
+  /** Set while change notifications are lost: cached or not, nothing here can be trusted to be current. */
+  private staleSince: number | undefined
 
   constructor(private readonly db: Kysely<Database>, changes: ChangeFeed) {
     changes.subscribe((change) => this.invalidate(change))
   }
 
   resolve(id: string): ResolvedEncryptor | Promise<ResolvedEncryptor> {
+    if (this.staleSince !== undefined) {
+      throw Object.assign(new Errors.NOT_READY('This replica lost its change notifications and is reloading; retry in a moment.'), { retryAfter: 1 })
+    }
     const hit = this.cache.get(id)
     if (hit) return hit
     let pending = this.pending.get(id)
@@ -48,10 +54,22 @@ export class RecipientResolver {
     return pending
   }
 
+  /** Refuse to resolve until resume(): changes committed elsewhere may be going unnoticed. */
+  suspend(): void {
+    this.staleSince ??= Date.now()
+    this.invalidate()
+  }
+
+  /** Serve again, from a cache emptied now, so everything is reloaded from the store. */
+  resume(): void {
+    this.invalidate()
+    this.staleSince = undefined
+  }
+
   invalidate(change?: Change): void {
     this.generation++
     this.pending.clear()
-    if (!change) return this.cache.clear()
+    if (!change || change.kind === 'all') return this.cache.clear()
     if (change.kind === 'encryptor') this.cache.delete(change.id)
     else for (const [id, r] of this.cache) if (r.receiverAliases.includes(change.alias)) this.cache.delete(id)
   }
@@ -59,7 +77,7 @@ export class RecipientResolver {
   private async load(id: string): Promise<ResolvedEncryptor> {
     const generation = this.generation
     // One transaction, so the encryptor and its certificates are one consistent snapshot.
-    const { encryptor, certificates } = await this.db.transaction().execute(async (tx) => {
+    const { encryptor, certificates } = await readSnapshot(this.db, async (tx) => {
       const encryptor = await encryptorRepository.find(tx, id)
       if (!encryptor) throw new Errors.ENCRYPTOR_NOT_FOUND(id)
       return { encryptor, certificates: await loadCertificates(tx, encryptor.receiverAliases) }

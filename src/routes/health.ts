@@ -13,9 +13,12 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async () => ({ status: 'ok' }))
 
   fastify.get('/health/ready', {
-    schema: { tags: ['health'], summary: 'The store is reachable', response: { 200: Status, ...problemResponses(503) } },
+    schema: { tags: ['health'], summary: 'The store is reachable (and, on PostgreSQL, change notifications are flowing)', response: { 200: Status, ...problemResponses(503) } },
   }, async () => {
     if (!(await isReachable(fastify.db))) throw new Errors.NOT_READY('The store is not reachable.')
+    if (fastify.changeListener && !fastify.changeListener.connected) {
+      throw new Errors.NOT_READY('Change notifications from the other replicas are down; reconnecting.')
+    }
     return { status: 'ready' }
   })
 }

@@ -1,5 +1,9 @@
 /** What a committed write touched, so caches of resolved recipients can drop exactly that. */
-export type Change = { kind: 'keystore'; alias: string } | { kind: 'encryptor'; id: string }
+export type Change =
+  | { kind: 'keystore'; alias: string }
+  | { kind: 'encryptor'; id: string }
+  /** Anything may have changed (many changes at once, or a replica that missed notifications). */
+  | { kind: 'all' }
 
 /**
  * Announces committed changes to whoever caches derived state. In-process today; a multi-replica

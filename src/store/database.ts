@@ -1,31 +1,42 @@
 import BetterSqlite3 from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect } from 'kysely'
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { migrationProvider } from './migrations.js'
+import pg from 'pg'
+import { migrationProvider, type Dialect } from './migrations.js'
 import type { Database } from './schema.js'
 
 export interface DatabaseOptions {
   /** Directory of the SQLite file; ':memory:' for a throwaway database. */
   dataDir: string
+  /** PostgreSQL URL; when set, the store is PostgreSQL and dataDir holds only the bootstrap token file. */
+  databaseUrl?: string
+}
+
+const dialects = new WeakMap<Kysely<Database>, Dialect>()
+
+/** Which SQL engine a database handle talks to. */
+export function dialectOf(db: Kysely<Database>): Dialect {
+  return dialects.get(db) ?? 'sqlite'
 }
 
 /**
- * Opens the store and brings its schema up to date. SQLite runs in WAL mode so reads never wait
- * for a writer, with synchronous=FULL: an acknowledged change to the keystore survives a power
- * loss, which matters more here than write throughput (writes are rare, encrypts read a cache).
+ * Opens the store and brings its schema up to date.
+ *
+ * SQLite runs in WAL mode so reads never wait for a writer, with synchronous=FULL: an acknowledged
+ * change to the keystore survives a power loss, which matters more here than write throughput
+ * (writes are rare, encrypts read a cache).
+ *
+ * PostgreSQL: several replicas share it. Kysely's migrator holds an advisory lock while it migrates,
+ * so replicas starting together apply each migration once.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<Kysely<Database>> {
-  const file = options.dataDir === ':memory:' ? ':memory:' : join(options.dataDir, 'cms-encryptor.sqlite')
-  if (file !== ':memory:') mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
-  const sqlite = new BetterSqlite3(file)
-  sqlite.pragma('journal_mode = WAL')
-  sqlite.pragma('synchronous = FULL')
-  sqlite.pragma('foreign_keys = ON')
-  sqlite.pragma('busy_timeout = 5000')
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const dialect: Dialect = options.databaseUrl ? 'postgres' : 'sqlite'
+  const db = dialect === 'postgres' ? openPostgres(options.databaseUrl!) : openSqlite(options.dataDir)
+  dialects.set(db, dialect)
   try {
-    await migrate(db)
+    const { error } = await new Migrator({ db, provider: migrationProvider(dialect) }).migrateToLatest()
+    if (error) throw error instanceof Error ? error : new Error(String(error))
   } catch (err) {
     await db.destroy()
     throw err
@@ -33,10 +44,22 @@ export async function openDatabase(options: DatabaseOptions): Promise<Kysely<Dat
   return db
 }
 
-export async function migrate(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider('sqlite') })
-  const { error } = await migrator.migrateToLatest()
-  if (error) throw error instanceof Error ? error : new Error(String(error))
+function openSqlite(dataDir: string): Kysely<Database> {
+  const file = dataDir === ':memory:' ? ':memory:' : join(dataDir, 'cms-encryptor.sqlite')
+  if (file !== ':memory:') mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const sqlite = new BetterSqlite3(file)
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma('synchronous = FULL')
+  sqlite.pragma('foreign_keys = ON')
+  sqlite.pragma('busy_timeout = 5000')
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+}
+
+function openPostgres(url: string): Kysely<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: 10, application_name: 'cms-encryptor', keepAlive: true })
+  // An idle client's error (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {})
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
 }
 
 /** True when the store answers a trivial query (readiness). */

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pg from 'pg'
 import type { Test } from 'tap'
 import { createApp } from '../../src/app.js'
 import { hashToken, TokenRegistry, type Role } from '../../src/auth/tokens.js'
@@ -27,10 +29,37 @@ export function testConfig(overrides: Partial<Record<keyof Config, string>> = {}
   return loadConfig({ LOG_LEVEL: 'silent', ...overrides })
 }
 
-/** Builds the app on a fresh SQLite store in a temporary directory; closed and removed in teardown. */
+/** The backend this test run exercises: `npm test` runs the suite once per backend. */
+export const TEST_BACKEND = process.env.CMS_TEST_PG_URL ? 'postgres' : 'sqlite'
+
+/**
+ * A fresh, empty store for one test: a new database on the test PostgreSQL server when the run
+ * targets PostgreSQL, else nothing (the SQLite file lives in the data directory). Dropped in teardown.
+ */
+export async function freshDatabaseUrl(t: Test): Promise<string> {
+  const server = process.env.CMS_TEST_PG_URL
+  if (!server) return ''
+  const name = `t_${randomBytes(8).toString('hex')}`
+  const admin = new pg.Client({ connectionString: server })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: server })
+    await c.connect()
+    await c.query(`drop database if exists ${name} with (force)`)
+    await c.end()
+  })
+  const url = new URL(server)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+/** Builds the app on a fresh store (SQLite in a temporary directory, or a new PostgreSQL database); closed in teardown. */
 export async function buildTestApp(t: Test, overrides: Partial<Record<keyof Config, string>> = {}): Promise<FastifyInstance> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cms-test-data-'))
-  const app = await createApp(testConfig({ DATA_DIR: dataDir, ...overrides }), { tokens: testTokens(), logger: false })
+  const databaseUrl = await freshDatabaseUrl(t)
+  const app = await createApp(testConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, ...overrides }), { tokens: testTokens(), logger: false })
   t.teardown(async () => {
     await app.close()
     rmSync(dataDir, { recursive: true, force: true })
