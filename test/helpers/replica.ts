@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { hashToken } from '../../src/auth/tokens.js'
+import { TOKENS } from './app.js'
+
+export interface Replica {
+  name: string
+  port: number
+  pid: number
+  url(path: string): string
+  /** Everything the process wrote to stderr and stdout at warn level or above. */
+  problems: string[]
+}
+
+let nextPort = 19100 + Math.floor(Math.random() * 500)
+
+/** Starts the service as its own process (from source) on `databaseUrl`; stopped in teardown. */
+export async function startReplica(t: Test, name: string, databaseUrl: string): Promise<Replica> {
+  const dir = mkdtempSync(join(tmpdir(), `cms-replica-${name}-`))
+  const tokensFile = join(dir, 'tokens.json')
+  writeFileSync(tokensFile, JSON.stringify(Object.entries(TOKENS).map(([role, token]) => ({
+    name: `test-${role}`, roles: [role], tokenSha256: hashToken(token).toString('hex'),
+  }))))
+  const port = nextPort++
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, DATABASE_URL: databaseUrl, AUTH_TOKENS_FILE: tokensFile, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const problems: string[] = []
+  child.stdout!.on('data', (d: Buffer) => problems.push(...d.toString().split('\n').filter(Boolean)))
+  child.stderr!.on('data', (d: Buffer) => problems.push(d.toString()))
+  t.teardown(async () => {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r))
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const replica: Replica = { name, port, pid: child.pid!, url: (path) => `http://127.0.0.1:${port}${path}`, problems }
+  await waitReady(replica, 20_000)
+  return replica
+}
+
+export async function waitReady(replica: Replica, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(replica.url('/health/ready'))).ok) return
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`replica ${replica.name} not ready: ${replica.problems.join('\n')}`)
+}
