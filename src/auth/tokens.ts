@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely'
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Database } from '../store/schema.js'
+import { writeTransaction } from '../store/transact.js'
 
 export const ROLES = ['tenant-admin', 'integration-developer', 'integration-flow', 'monitor'] as const
 export type Role = (typeof ROLES)[number]
@@ -94,26 +95,31 @@ export async function loadTokens(options: { tokensFile: string; dataDir: string;
     }
     return { registry: new TokenRegistry(parseTokensFile(text, 'AUTH_TOKENS_FILE')) }
   }
-  const rows = await options.db.selectFrom('auth_tokens').selectAll().execute()
-  if (rows.length > 0) {
-    return { registry: new TokenRegistry(rows.map((r) => ({ name: r.name, roles: JSON.parse(r.roles) as Role[], tokenSha256: r.token_sha256 }))) }
-  }
-  const [entries, encryptors] = await Promise.all([
-    options.db.selectFrom('keystore_entries').select('alias').limit(1).execute(),
-    options.db.selectFrom('encryptors').select('id').limit(1).execute(),
-  ])
-  if (entries.length || encryptors.length) {
-    throw new TokenConfigError('No tokens are configured and the store already holds data, so no bootstrap tokens are created. Set AUTH_TOKENS_FILE.')
-  }
-  if (options.dataDir === ':memory:') throw new TokenConfigError('An in-memory store needs AUTH_TOKENS_FILE or explicit tokens.')
+  // Under the write lock: replicas starting together on a new store bootstrap one set of tokens.
+  return writeTransaction(options.db, async (tx) => {
+    const rows = await tx.selectFrom('auth_tokens').selectAll().execute()
+    if (rows.length > 0) {
+      return { registry: new TokenRegistry(rows.map((r) => ({ name: r.name, roles: JSON.parse(r.roles) as Role[], tokenSha256: r.token_sha256 }))) }
+    }
+    const [entries, encryptors] = await Promise.all([
+      tx.selectFrom('keystore_entries').select('alias').limit(1).execute(),
+      tx.selectFrom('encryptors').select('id').limit(1).execute(),
+    ])
+    if (entries.length || encryptors.length) {
+      throw new TokenConfigError('No tokens are configured and the store already holds data, so no bootstrap tokens are created. Set AUTH_TOKENS_FILE.')
+    }
+    if (options.dataDir === ':memory:') throw new TokenConfigError('An in-memory store needs AUTH_TOKENS_FILE or explicit tokens.')
 
-  const tokens = Object.fromEntries(ROLES.map((role) => [role, randomBytes(32).toString('base64url')])) as Record<Role, string>
-  const file = join(options.dataDir, BOOTSTRAP_FILE)
-  await writeFile(file, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 })
-  const at = new Date().toISOString()
-  const records = ROLES.map((role) => ({ name: `bootstrap-${role}`, roles: [role], tokenSha256: hashToken(tokens[role]).toString('hex') }))
-  await options.db.insertInto('auth_tokens')
-    .values(records.map((r) => ({ name: r.name, roles: JSON.stringify(r.roles), token_sha256: r.tokenSha256, created_at: at })))
-    .execute()
-  return { registry: new TokenRegistry(records), bootstrapFile: file }
+    const tokens = Object.fromEntries(ROLES.map((role) => [role, randomBytes(32).toString('base64url')])) as Record<Role, string>
+    const at = new Date().toISOString()
+    const records = ROLES.map((role) => ({ name: `bootstrap-${role}`, roles: [role], tokenSha256: hashToken(tokens[role]).toString('hex') }))
+    await tx.insertInto('auth_tokens')
+      .values(records.map((r) => ({ name: r.name, roles: JSON.stringify(r.roles), token_sha256: r.tokenSha256, created_at: at })))
+      .execute()
+    // Written before the commit: if the file cannot be written, no token exists that nobody knows.
+    await mkdir(options.dataDir, { recursive: true, mode: 0o700 })
+    const file = join(options.dataDir, BOOTSTRAP_FILE)
+    await writeFile(file, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 })
+    return { registry: new TokenRegistry(records), bootstrapFile: file }
+  })
 }

@@ -35,13 +35,26 @@ export async function openDatabase(options: DatabaseOptions): Promise<Kysely<Dat
   const db = dialect === 'postgres' ? openPostgres(options.databaseUrl!) : openSqlite(options.dataDir)
   dialects.set(db, dialect)
   try {
-    const { error } = await new Migrator({ db, provider: migrationProvider(dialect) }).migrateToLatest()
-    if (error) throw error instanceof Error ? error : new Error(String(error))
+    await migrate(db, dialect)
   } catch (err) {
     await db.destroy()
     throw err
   }
   return db
+}
+
+/**
+ * Applies pending migrations. Kysely locks PostgreSQL migrations; on SQLite two processes opening
+ * one new file at once (an overlapping restart) can both try: the loser's transaction rolls back
+ * whole, and a retry finds the winner's migrations applied.
+ */
+async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { error } = await new Migrator({ db, provider: migrationProvider(dialect) }).migrateToLatest()
+    if (!error) return
+    if (dialect === 'postgres' || attempt === 5) throw error instanceof Error ? error : new Error(String(error))
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt))
+  }
 }
 
 function openSqlite(dataDir: string): Kysely<Database> {

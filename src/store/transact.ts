@@ -28,12 +28,10 @@ const MAX_ANNOUNCED_CHANGES = 50
  * transaction: PostgreSQL delivers it on commit, and never for a rollback.
  */
 export async function transact<T>(db: Kysely<Database>, feed: ChangeFeed, work: (ctx: WriteContext) => Promise<T>): Promise<T> {
-  const postgres = dialectOf(db) === 'postgres'
   const changes: Change[] = []
-  const result = await db.transaction().execute(async (tx) => {
-    if (postgres) await sql`select pg_advisory_xact_lock(${WRITE_LOCK})`.execute(tx)
+  const result = await writeTransaction(db, async (tx) => {
     const value = await work({ tx, touched: (c) => changes.push(c) })
-    if (postgres && changes.length > 0) {
+    if (dialectOf(db) === 'postgres' && changes.length > 0) {
       const announced: Change[] = changes.length > MAX_ANNOUNCED_CHANGES ? [{ kind: 'all' }] : changes
       await sql`select pg_notify(${CHANGES_CHANNEL}, ${JSON.stringify(announced)})`.execute(tx)
     }
@@ -41,6 +39,15 @@ export async function transact<T>(db: Kysely<Database>, feed: ChangeFeed, work: 
   })
   for (const change of changes) feed.publish(change)
   return result
+}
+
+/** A transaction holding the cluster-wide write lock (PostgreSQL; SQLite transactions are serial already). */
+export async function writeTransaction<T>(db: Kysely<Database>, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+  const postgres = dialectOf(db) === 'postgres'
+  return db.transaction().execute(async (tx) => {
+    if (postgres) await sql`select pg_advisory_xact_lock(${WRITE_LOCK})`.execute(tx)
+    return work(tx)
+  })
 }
 
 /** A read of several tables as one consistent view: it waits for a writer in progress to commit. */

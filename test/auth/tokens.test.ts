@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { createApp } from '../../src/app.js'
 import { hashToken, TokenConfigError, TokenRegistry } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
-import { testConfig } from '../helpers/app.js'
+import { freshDatabaseUrl, testConfig } from '../helpers/app.js'
 
 function tempDir(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'cms-auth-'))
@@ -35,6 +35,18 @@ t.test('a new store bootstraps one token per role, once, in a 0600 file', async 
   t.notOk(JSON.stringify(stored).includes(tokens.monitor), 'the store holds hashes, never tokens')
   t.equal((await again.inject({ method: 'GET', url: '/keystore/entries', headers: { authorization: `Bearer ${tokens.monitor}` } })).statusCode, 200)
   await again.close()
+})
+
+t.test('two replicas starting together on a new store bootstrap one set of tokens', async (t) => {
+  const dir = tempDir(t)
+  const config = testConfig({ DATA_DIR: dir, DATABASE_URL: await freshDatabaseUrl(t) })
+  const [one, two] = await Promise.all([createApp(config, { logger: false }), createApp(config, { logger: false })])
+  t.teardown(async () => { await one.close(); await two.close() })
+  t.equal((await one.db.selectFrom('auth_tokens').selectAll().execute()).length, 4, 'one token per role, once')
+  const tokens = JSON.parse(readFileSync(join(dir, 'bootstrap-tokens.json'), 'utf8'))
+  for (const app of [one, two]) {
+    t.equal((await app.inject({ method: 'GET', url: '/keystore/entries', headers: { authorization: `Bearer ${tokens.monitor}` } })).statusCode, 200)
+  }
 })
 
 t.test('AUTH_TOKENS_FILE: hashes and roles, a token may hold several roles', async (t) => {
