@@ -4,11 +4,18 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { loadTokens, type TokenRegistry } from './auth/tokens.js'
 import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin from './plugins/errors.js'
 import openapiPlugin from './plugins/external/swagger.js'
+import helmetPlugin from './plugins/external/helmet.js'
+import rateLimitPlugin from './plugins/external/rate-limit.js'
+import swaggerUiPlugin from './plugins/external/swagger-ui.js'
+import underPressurePlugin from './plugins/external/under-pressure.js'
+import expiryWatchPlugin from './plugins/expiry-watch.js'
+import metricsPlugin from './plugins/metrics.js'
 import servicesPlugin from './plugins/services.js'
 import encryptRoutes from './routes/encrypt.js'
 import encryptorRoutes from './routes/encryptors/index.js'
@@ -27,7 +34,9 @@ export interface AppOptions {
 
 /** Root options: these cannot be set from inside a plugin. */
 export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = true): FastifyServerOptions {
+  const tls = config.TLS_CERT_FILE ? { https: { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } } : {}
   return {
+    ...tls,
     logger: logger === true
       ? {
         level: config.LOG_LEVEL,
@@ -38,6 +47,9 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
     // Aliases and ids may be 250 characters; Fastify's default of 100 would answer a bare 414.
     routerOptions: { maxParamLength: 300 },
     bodyLimit: config.BODY_LIMIT,
+    // Whole-request deadline (a 2 GiB upload needs minutes) and idle-socket timeout.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.IDLE_TIMEOUT_MS,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
   }
@@ -64,16 +76,23 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  const { config } = opts
   await fastify.register(errorsPlugin)
+  await fastify.register(helmetPlugin)
+  await fastify.register(underPressurePlugin, { maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS })
   await fastify.register(openapiPlugin)
-  await fastify.register(servicesPlugin, { db: opts.db, databaseUrl: opts.config.DATABASE_URL })
+  await fastify.register(servicesPlugin, { db: opts.db, databaseUrl: config.DATABASE_URL })
   await fastify.register(authPlugin, { tokens: opts.tokens })
+  await fastify.register(rateLimitPlugin, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, limitFlows: config.RATE_LIMIT_FLOWS })
+  await fastify.register(metricsPlugin, { requireToken: config.METRICS_REQUIRE_TOKEN })
+  await fastify.register(expiryWatchPlugin, { warningDays: config.EXPIRY_WARNING_DAYS })
+  await fastify.register(swaggerUiPlugin)
   await fastify.register(healthRoutes)
-  await fastify.register(keystoreRoutes)
+  await fastify.register(keystoreRoutes, { expiryWarningDays: config.EXPIRY_WARNING_DAYS })
   await fastify.register(encryptorRoutes)
   await fastify.register(renewalRoutes)
   await fastify.register(auditRoutes)
-  await fastify.register(encryptRoutes, { maxPayloadBytes: opts.config.MAX_PAYLOAD_BYTES })
+  await fastify.register(encryptRoutes, { maxPayloadBytes: config.MAX_PAYLOAD_BYTES })
 }
 
 /** Opens the store, loads (or bootstraps) the tokens, and builds the app. */

@@ -14,6 +14,17 @@ const ConfigSchema = Type.Object({
   ),
   BODY_LIMIT: Type.Integer({ default: 1024 * 1024, minimum: 1024, description: 'Largest buffered request body (certificates, JSON), in bytes.' }),
   MAX_PAYLOAD_BYTES: Type.Integer({ default: 2 * 1024 ** 3, minimum: 1, description: 'Largest payload the streaming encrypt endpoint accepts, in bytes.' }),
+  EXPIRY_WARNING_DAYS: Type.Integer({ default: 30, minimum: 0, maximum: 3650, description: 'Certificates expiring within this many days are flagged, and logged at warn level once a day.' }),
+  METRICS_REQUIRE_TOKEN: Type.Boolean({ default: false, description: 'Require a bearer token (any role) on GET /metrics.' }),
+  RATE_LIMIT_MAX: Type.Integer({ default: 600, minimum: 0, description: 'Requests per token and RATE_LIMIT_WINDOW_MS (0: no limit).' }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000, description: 'Rate limit window, milliseconds.' }),
+  RATE_LIMIT_FLOWS: Type.Boolean({ default: false, description: 'Also rate-limit integration-flow tokens (the encrypt hot path).' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ default: 900_000, minimum: 0, description: 'Time to receive a whole request, milliseconds (large payloads need long; 0: none).' }),
+  IDLE_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 0, description: 'A connection with no data for this long is closed, milliseconds (0: never).' }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ default: 60_000, minimum: 0, description: 'On SIGTERM, how long in-flight requests (streams included) may take to finish.' }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, description: 'Shed load (503 + Retry-After) when the event loop lags this much (0: never).' }),
+  TLS_CERT_FILE: Type.String({ default: '', description: 'PEM certificate chain for HTTPS; with TLS_KEY_FILE, serve TLS directly.' }),
+  TLS_KEY_FILE: Type.String({ default: '', description: 'PEM private key for HTTPS.' }),
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -24,9 +35,14 @@ export class ConfigError extends Error {
 
 /** Reads and validates the configuration; throws ConfigError with every problem named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = false } = {}): Config {
+  let config: Config
   try {
-    return envSchema<Config>({ schema: ConfigSchema, data: env, dotenv: dotenv && { quiet: true } })
+    config = envSchema<Config>({ schema: ConfigSchema, data: env, dotenv: dotenv && { quiet: true } })
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`)
   }
+  if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) {
+    throw new ConfigError('invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE go together')
+  }
+  return config
 }

@@ -62,5 +62,7 @@ export const Errors = {
   REQUEST_ABORTED: problem('CMS_REQUEST_ABORTED', 400, 'The client aborted the request before the payload was complete.'),
 
   NOT_READY: problem('CMS_NOT_READY', 503, '%s'),
+  OVERLOADED: problem('CMS_OVERLOADED', 503, 'The service is overloaded; retry later.'),
+  RATE_LIMITED: problem('CMS_RATE_LIMITED', 429, 'Too many requests for this token; retry in %s.'),
   INTERNAL: problem('CMS_INTERNAL', 500, 'Internal error.'),
 } as const

@@ -26,7 +26,8 @@ async function main() {
     }
     throw err
   }
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // On SIGTERM: stop accepting, let in-flight requests (streams included) finish, close the store.
+  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS || null }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()

@@ -10,6 +10,11 @@ import type { EnvelopeMessage } from './enveloped-data.js'
 export class EnvelopeEncryptStream extends Transform {
   private received = 0
 
+  /** Payload bytes encrypted so far. */
+  get bytesIn(): number {
+    return this.received
+  }
+
   constructor(
     private readonly message: EnvelopeMessage,
     private readonly declaredLength: number | undefined,

@@ -9,6 +9,7 @@ const FASTIFY_CODES: Record<string, (e: FastifyError) => FastifyError> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: () => new Errors.EMPTY_BODY('The JSON body is empty.'),
   FST_ERR_CTP_INVALID_JSON_BODY: (e) => new Errors.MALFORMED_JSON(e.message),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: (e) => new Errors.VALIDATION(e.message),
+  FST_UNDER_PRESSURE: () => new Errors.OVERLOADED(),
 }
 
 export interface Problem {

@@ -25,6 +25,9 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
   fastify.addHook('onSend', async (request, reply) => {
     if (reply.statusCode >= 400 && !request.raw.complete) reply.header('connection', 'close')
   })
+  fastify.addHook('onError', async (_request, _reply, error) => {
+    fastify.metrics.encryptErrors.inc({ reason: error.code ?? 'CMS_INTERNAL' })
+  })
 
   fastify.post('/encryptors/:id/encrypt', {
     config: { roles: ['integration-flow'] },
@@ -63,15 +66,21 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
       .header('cache-control', 'no-store')
 
     if (declared !== undefined && declared <= BUFFERED_PAYLOAD_LIMIT) {
-      return reply.send(encodeWhole(encoding, message.seal(await readExactly(payload, declared))))
+      const sealed = message.seal(await readExactly(payload, declared))
+      fastify.metrics.encrypted(declared, message.aliases.length)
+      return reply.send(encodeWhole(encoding, sealed))
     }
 
     const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes)
     const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
     const onDone = (err: Error | null) => {
+      if (!err) return fastify.metrics.encrypted(encrypting.bytesIn, message.aliases.length)
       // Headers are out by now: the client sees a cut connection, never a truncated "success".
       // Fastify itself warns about the cut response; this adds the catalogue code at debug level.
-      if (err) request.log.debug({ code: (err as { code?: string }).code ?? 'STREAM_ERROR', err: err.message }, 'streamed encrypt aborted')
+      const code = (err as NodeJS.ErrnoException).code
+      const reason = code?.startsWith('CMS_') ? code : 'CMS_STREAM_ABORTED'
+      fastify.metrics.encryptErrors.inc({ reason })
+      request.log.debug({ code: reason, err: err.message }, 'streamed encrypt aborted')
     }
     if (output === encrypting) pipeline(payload, encrypting, onDone)
     else pipeline(payload, encrypting, output, onDone)

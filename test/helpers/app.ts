@@ -25,8 +25,13 @@ export function testTokens() {
   })))
 }
 
+/**
+ * Tests run with load shedding and rate limiting off (test helpers generate RSA-4096 keys
+ * synchronously, which under-pressure rightly reads as an overloaded loop); the tests of those
+ * features switch them on.
+ */
 export function testConfig(overrides: Partial<Record<keyof Config, string>> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', ...overrides })
+  return loadConfig({ LOG_LEVEL: 'silent', MAX_EVENT_LOOP_DELAY_MS: '0', RATE_LIMIT_MAX: '0', ...overrides })
 }
 
 /** The backend this test run exercises: `npm test` runs the suite once per backend. */

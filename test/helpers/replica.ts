@@ -8,6 +8,7 @@ import { TOKENS } from './app.js'
 
 export interface Replica {
   name: string
+  process: ChildProcess
   port: number
   pid: number
   url(path: string): string
@@ -17,8 +18,11 @@ export interface Replica {
 
 let nextPort = 19100 + Math.floor(Math.random() * 500)
 
-/** Starts the service as its own process (from source) on `databaseUrl`; stopped in teardown. */
-export async function startReplica(t: Test, name: string, databaseUrl: string): Promise<Replica> {
+/**
+ * Starts the service as its own process (from source) on `databaseUrl` (empty: SQLite in its own
+ * data directory); stopped in teardown unless the test stopped it.
+ */
+export async function startReplica(t: Test, name: string, databaseUrl: string, env: Record<string, string> = {}): Promise<Replica> {
   const dir = mkdtempSync(join(tmpdir(), `cms-replica-${name}-`))
   const tokensFile = join(dir, 'tokens.json')
   writeFileSync(tokensFile, JSON.stringify(Object.entries(TOKENS).map(([role, token]) => ({
@@ -26,18 +30,19 @@ export async function startReplica(t: Test, name: string, databaseUrl: string): 
   }))))
   const port = nextPort++
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, DATABASE_URL: databaseUrl, AUTH_TOKENS_FILE: tokensFile, LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, DATABASE_URL: databaseUrl, AUTH_TOKENS_FILE: tokensFile, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const problems: string[] = []
   child.stdout!.on('data', (d: Buffer) => problems.push(...d.toString().split('\n').filter(Boolean)))
   child.stderr!.on('data', (d: Buffer) => problems.push(d.toString()))
+  const exited = new Promise((r) => child.once('exit', r))
   t.teardown(async () => {
-    child.kill('SIGTERM')
-    await new Promise((r) => child.once('exit', r))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
     rmSync(dir, { recursive: true, force: true })
   })
-  const replica: Replica = { name, port, pid: child.pid!, url: (path) => `http://127.0.0.1:${port}${path}`, problems }
+  const replica: Replica = { name, process: child, port, pid: child.pid!, url: (path) => `http://127.0.0.1:${port}${path}`, problems }
   await waitReady(replica, 20_000)
   return replica
 }

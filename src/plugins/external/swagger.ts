@@ -51,6 +51,7 @@ export const swaggerOptions: SwaggerOptions = {
       { name: 'renewals', description: 'Receiver key renewals as step-by-step workflows.' },
       { name: 'audit', description: 'Who changed what, when.' },
       { name: 'health', description: 'Liveness and readiness.' },
+      { name: 'ops', description: 'Metrics and this document.' },
     ],
   },
   transform({ schema, url, route }) {
@@ -67,7 +68,7 @@ export const swaggerOptions: SwaggerOptions = {
       const op = doc.paths[path]?.[method.toLowerCase()]
       if (op && extra.response200) op.responses['200'] = extra.response200
     }
-    for (const path of ['/health/live', '/health/ready']) if (doc.paths[path]?.get) doc.paths[path]!.get!.security = []
+    for (const path of ['/health/live', '/health/ready', '/openapi.yaml']) if (doc.paths[path]?.get) doc.paths[path]!.get!.security = []
     return doc
   },
 }

@@ -12,7 +12,8 @@ const AliasParams = Type.Object({ alias: Alias })
 const CERTIFICATE_MEDIA_TYPES = ['application/x-pem-file', 'application/pkix-cert', 'application/x-x509-ca-cert', 'application/octet-stream']
 
 /** Receiver certificates by alias. Writes are the tenant administrator's; any role may read. */
-const keystoreRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> = async (fastify, opts) => {
+  const warningDays = opts.expiryWarningDays
   fastify.addContentTypeParser(CERTIFICATE_MEDIA_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
   fastify.get('/keystore/entries', {
@@ -23,7 +24,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
   }, async (request) => {
     const entries = await fastify.keystore.list({ expiringWithinDays: request.query.expiringWithinDays })
-    return { entries: entries.map((e) => entryView(e)) }
+    return { entries: entries.map((e) => entryView(e, warningDays)) }
   })
 
   fastify.get('/keystore/entries/:alias', {
@@ -35,7 +36,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const entry = await fastify.keystore.get(request.params.alias)
     reply.header('etag', etag(entry.version))
-    return entryDetailsView(entry)
+    return entryDetailsView(entry, warningDays)
   })
 
   fastify.get('/keystore/entries/:alias/certificate', {
@@ -71,7 +72,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     request.log.info({ alias: entry.alias, version: entry.version, sha256Fingerprint: entry.certificate.sha256Fingerprint, created }, 'certificate stored')
     reply.code(created ? 201 : 200).header('etag', etag(entry.version))
     if (created) reply.header('location', `/keystore/entries/${entry.alias}`)
-    return entryView(entry)
+    return entryView(entry, warningDays)
   })
 
   fastify.delete('/keystore/entries/:alias', {

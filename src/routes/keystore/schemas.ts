@@ -22,6 +22,7 @@ export const KeystoreEntrySchema = Type.Object({
   keyUsage: Type.Optional(Type.Array(Type.String(), { description: 'keyUsage bits, when the extension is present.' })),
   notYetValid: Type.Boolean({ description: 'True while notBefore is in the future (accepted, and flagged).' }),
   daysUntilExpiry: Type.Integer({ description: 'Whole days until notAfter.' }),
+  expiringSoon: Type.Boolean({ description: 'True when the certificate expires within EXPIRY_WARNING_DAYS: time to start a renewal.' }),
   version: Type.Integer({ description: 'Entry version, also the ETag; grows with every replacement.' }),
   createdAt: Type.String({ format: 'date-time', description: 'When the alias was created.' }),
   updatedAt: Type.String({ format: 'date-time', description: 'When the current certificate was stored.' }),

@@ -12,7 +12,7 @@ function certificateView(c: ReceiverCertificate) {
   }
 }
 
-export function entryView(e: KeystoreEntry, now = Date.now()) {
+export function entryView(e: KeystoreEntry, expiryWarningDays: number, now = Date.now()) {
   const c = e.certificate
   return {
     alias: e.alias,
@@ -22,15 +22,16 @@ export function entryView(e: KeystoreEntry, now = Date.now()) {
     keyUsage: c.keyUsage,
     notYetValid: c.notBefore.getTime() > now,
     daysUntilExpiry: Math.floor((c.notAfter.getTime() - now) / DAY_MS),
+    expiringSoon: c.notAfter.getTime() - now <= expiryWarningDays * DAY_MS,
     version: e.version,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,
   }
 }
 
-export function entryDetailsView(e: KeystoreEntryDetails) {
+export function entryDetailsView(e: KeystoreEntryDetails, expiryWarningDays: number) {
   return {
-    ...entryView(e),
+    ...entryView(e, expiryWarningDays),
     usedBy: e.usedBy,
     history: e.history.map((h) => ({ version: h.version, ...certificateView(h.certificate), retiredAt: h.retiredAt, reason: h.reason })),
   }
