@@ -1,0 +1,39 @@
+/**
+ * `npm run check:docs`: starts the service on loopback, opens /docs in headless Chromium (Debian's
+ * `chromium` package; `apt-get install chromium`) and saves a screenshot to docs/swagger-ui.png.
+ * Fails when Chromium is missing, the page does not render, or an operation is not listed.
+ */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createApp } from '../src/app.js'
+import { testConfig, testTokens } from '../test/helpers/app.js'
+
+// Asynchronous: the service answering Chromium runs in this very process.
+const run = promisify(execFile)
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
+if (!existsSync(CHROMIUM)) {
+  console.error(`No Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM).`)
+  process.exit(1)
+}
+const dir = mkdtempSync(join(tmpdir(), 'cms-docs-'))
+const app = await createApp(testConfig({ DATA_DIR: dir }), { tokens: testTokens(), logger: false })
+await app.listen({ host: '127.0.0.1', port: 0 })
+const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/docs/`
+const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', `--user-data-dir=${join(dir, 'profile')}`, '--virtual-time-budget=10000']
+try {
+  const screenshot = join(process.cwd(), 'docs', 'swagger-ui.png')
+  await run(CHROMIUM, [...flags, '--window-size=1280,2600', `--screenshot=${screenshot}`, url], { timeout: 60_000 })
+  // The rendered DOM, to check that Swagger UI listed the operations (not just an empty shell).
+  const { stdout: dom } = await run(CHROMIUM, [...flags, '--dump-dom', url], { timeout: 60_000, maxBuffer: 64 << 20 })
+  const operations = (dom.match(/class="opblock-summary-path"/g) ?? []).length
+  const expected = Object.values((app.swagger() as { paths: Record<string, object> }).paths).reduce((n, ops) => n + Object.keys(ops).length, 0)
+  console.log(`/docs lists ${operations} of ${expected} operations; screenshot ${screenshot} (${statSync(screenshot).size} bytes)`)
+  if (operations !== expected) process.exitCode = 1
+} finally {
+  await app.close()
+  rmSync(dir, { recursive: true, force: true })
+}
