@@ -51,6 +51,8 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     connectionTimeout: config.IDLE_TIMEOUT_MS,
     requestIdHeader: 'x-request-id',
+    // One line per request (written when it completes, see app()), not Fastify's two.
+    disableRequestLogging: true,
     genReqId: () => randomUUID(),
   }
 }
@@ -75,6 +77,9 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   strictValidators(fastify)
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime }, 'request completed')
   })
   const { config } = opts
   await fastify.register(errorsPlugin)

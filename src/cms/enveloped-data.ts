@@ -1,9 +1,10 @@
 import * as asn1js from 'asn1js'
-import { createCipheriv, randomBytes, type Cipher, type CipherGCM } from 'node:crypto'
+import { createCipheriv, type Cipher, type CipherGCM } from 'node:crypto'
 import { cipherTextLength, GCM_TAG_LENGTH, type ContentEncryption } from './algorithms.js'
 import { END_OF_CONTENTS, header, headerLength, indefiniteHeader, smallInteger, sortSetOf, Tag, tlv } from './der.js'
 import { OID } from './oids.js'
 import type { PreparedRecipient } from './recipient-info.js'
+import { randomPool } from './random-pool.js'
 
 const oid = (value: string) => Buffer.from(new asn1js.ObjectIdentifier({ value }).toBER())
 const DATA = oid(OID.data)
@@ -20,12 +21,15 @@ export class EnvelopeTemplate {
   readonly contentType: Buffer
   /** EnvelopedData version (RFC 5652 6.1): 0 when every RecipientInfo is a v0 ktri, else 2. AuthEnvelopedData: 0. */
   readonly version: Buffer
+  /** DER of the content-encryption algorithm OID (its parameters, the IV, change per message). */
+  readonly contentAlgorithmOid: Buffer
 
   constructor(readonly recipients: readonly PreparedRecipient[], readonly content: ContentEncryption) {
     if (recipients.length === 0) throw new RangeError('an envelope needs at least one recipient')
     this.contentType = content.authenticated ? AUTH_ENVELOPED_DATA : ENVELOPED_DATA
     const allV0 = recipients.every((r) => r.version === 0)
     this.version = smallInteger(content.authenticated || allV0 ? 0 : 2)
+    this.contentAlgorithmOid = oid(content.oid)
   }
 
   /** Begins one message: a fresh content key and IV, and the content key encrypted for every recipient. */
@@ -49,13 +53,13 @@ export class EnvelopeMessage {
 
   constructor(private readonly template: EnvelopeTemplate) {
     const alg = template.content
-    const contentKey = randomBytes(alg.keyLength)
+    const contentKey = randomPool.take(alg.keyLength)
     if (alg.name === 'des-ede3-cbc') setOddParity(contentKey)
-    const iv = randomBytes(alg.ivLength)
+    const iv = randomPool.take(alg.ivLength)
     const infos = sortSetOf(template.recipients.map((r) => ({ alias: r.alias, encoded: r.encode(contentKey) })))
     this.aliases = infos.map((i) => i.alias)
     this.recipientInfos = tlv(Tag.SET, ...infos.map((i) => i.encoded))
-    const algOid = oid(alg.oid)
+    const algOid = template.contentAlgorithmOid
     this.contentAlgorithm = alg.authenticated
       ? tlv(Tag.SEQUENCE, algOid, tlv(Tag.SEQUENCE, tlv(Tag.OCTET_STRING, iv), GCM_ICV_LENGTH)) // GCMParameters, RFC 5084 3.2
       : tlv(Tag.SEQUENCE, algOid, tlv(Tag.OCTET_STRING, iv))

@@ -1,22 +1,31 @@
 import type { Readable } from 'node:stream'
 import { Errors } from '../errors.js'
 
-/** Reads a body of known length into one preallocated buffer (no concat of chunks). */
-export async function readExactly(stream: Readable, length: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(length)
-  let at = 0
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (at + chunk.length > length) throw new Errors.PAYLOAD_LENGTH_MISMATCH(at + chunk.length, length)
+/** Reads a body of known length into one preallocated buffer (no concat of chunks, no async iterator). */
+export function readExactly(stream: Readable, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out = Buffer.allocUnsafe(length)
+    let at = 0
+    const fail = (err: Error) => {
+      cleanup()
+      stream.resume() // discard what is left rather than leave the socket stuck
+      reject(err)
+    }
+    const onData = (chunk: Buffer) => {
+      if (at + chunk.length > length) return fail(new Errors.PAYLOAD_LENGTH_MISMATCH(at + chunk.length, length))
       chunk.copy(out, at)
       at += chunk.length
     }
-  } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('CMS_')) throw err
-    throw new Errors.REQUEST_ABORTED()
-  }
-  if (at !== length) throw new Errors.PAYLOAD_LENGTH_MISMATCH(at, length)
-  return out
+    const onEnd = () => {
+      cleanup()
+      if (at === length) resolve(out)
+      else reject(new Errors.PAYLOAD_LENGTH_MISMATCH(at, length))
+    }
+    const onError = () => fail(new Errors.REQUEST_ABORTED())
+    const onClose = () => { if (!stream.readableEnded) fail(new Errors.REQUEST_ABORTED()) }
+    const cleanup = () => stream.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
+    stream.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose)
+  })
 }
 
 /**
