@@ -1,20 +1,29 @@
 /**
- * `npm run bench`: the service against baselines measured in the same run, on loopback.
- *   small: 1 KB payload, 2 RSA-2048 recipients, 50 connections, next to a bare Fastify route.
- *   large: 1 GB streamed with Content-Length, MB/s and the service's peak RSS (VmHWM).
- * Prints a table and, last, one JSON line.
+ * `npm run bench`: the service on loopback, each number next to a baseline measured in the same run.
+ *   small:   1, 10, 50 KB payloads × 1, 2, 5 RSA-2048 recipients, and EC P-256; autocannon, 50
+ *            connections, BENCH_SECONDS (10) each after a warm-up, next to a bare Fastify route
+ *            answering 200 to the same POST body (the HTTP floor).
+ *   large:   64 MB, 256 MB, 1 GB streamed, chunked and with Content-Length, next to
+ *            `openssl cms -encrypt -stream -binary -aes256` on the same file and recipients; MB/s
+ *            and peak RSS growth of the service (and of openssl).
+ *   scaling: cost per message against recipient count (1..10) and payload size.
+ * Prints tables, then one JSON line. BENCH_QUICK=1 shortens everything (a smoke run).
  */
 import autocannon from 'autocannon'
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
-import { tmpdir } from 'node:os'
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
 import { hashToken } from '../src/auth/tokens.js'
 import { generatedPayload } from '../test/helpers/http.js'
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
-const LARGE_MB = Number(process.env.BENCH_LARGE_MB ?? 1024)
+const QUICK = process.env.BENCH_QUICK === '1'
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 10))
+const WARMUP = QUICK ? 1 : 2
+const LARGE_MB = QUICK ? [16] : [64, 256, 1024]
+const SCALING_SECONDS = QUICK ? 1 : 3
+const MB = 1024 * 1024
 const dir = mkdtempSync(join(tmpdir(), 'cms-bench-'))
 const children: ChildProcess[] = []
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
@@ -26,26 +35,23 @@ writeFileSync(join(dir, 'tokens.json'), JSON.stringify([
   { name: 'flow', roles: ['integration-flow'], tokenSha256: hashToken(TOKENS.flow).toString('hex') },
 ]))
 
-async function waitForPort(port: number) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/health/live`)
-      return
-    } catch {
-      await new Promise((r) => setTimeout(r, 100))
-    }
+async function waitFor(url: string) {
+  for (let i = 0; i < 200; i++) {
+    try { if ((await fetch(url)).ok) return } catch { /* starting */ }
+    await new Promise((r) => setTimeout(r, 50))
   }
-  throw new Error('service did not start')
+  throw new Error(`${url} did not come up`)
 }
 
 async function startService(): Promise<{ port: number; pid: number }> {
   const port = 18000 + Math.floor(Math.random() * 1000)
+  // The service as deployed, default settings; LOG_LEVEL info writes one line per request.
   const child = spawn(process.execPath, ['dist/server.js'], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: join(dir, 'data'), AUTH_TOKENS_FILE: join(dir, 'tokens.json'), LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), DATA_DIR: join(dir, 'data'), AUTH_TOKENS_FILE: join(dir, 'tokens.json'), LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   children.push(child)
-  await waitForPort(port)
+  await waitFor(`http://127.0.0.1:${port}/health/ready`)
   return { port, pid: child.pid! }
 }
 
@@ -55,10 +61,11 @@ async function startFloor(): Promise<number> {
   return new Promise((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)))
 }
 
-function receiverCertificate(name: string) {
-  const key = join(dir, `${name}.key`), crt = join(dir, `${name}.crt`)
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-subj', `/CN=${name}`, '-days', '30'], { stdio: 'ignore' })
-  return { key, crt, pem: readFileSync(crt, 'utf8') }
+function certificate(name: string, key: 'rsa' | 'ec') {
+  const keyFile = join(dir, `${name}.key`), crt = join(dir, `${name}.crt`)
+  const alg = key === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']
+  execFileSync('openssl', ['req', '-x509', ...alg, '-nodes', '-keyout', keyFile, '-out', crt, '-subj', `/CN=${name}`, '-days', '30'], { stdio: 'ignore' })
+  return { name, crt, pem: readFileSync(crt, 'utf8') }
 }
 
 async function call(port: number, method: string, path: string, token: string, body: string, type: string) {
@@ -66,60 +73,136 @@ async function call(port: number, method: string, path: string, token: string, b
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
 }
 
-async function load(url: string, headers: Record<string, string>, body: Buffer) {
-  const result = await autocannon({ url, method: 'POST', headers, body, connections: 50, duration: DURATION })
-  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx }
+interface Load { reqPerSec: number; p50: number; p99: number; errors: number }
+const HEADERS = { authorization: `Bearer ${TOKENS.flow}`, 'content-type': 'application/octet-stream' }
+
+async function load(url: string, body: Buffer, seconds = SECONDS, connections = 50): Promise<Load> {
+  await autocannon({ url, method: 'POST', headers: HEADERS, body, connections, duration: WARMUP })
+  const r = await autocannon({ url, method: 'POST', headers: HEADERS, body, connections, duration: seconds })
+  return { reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx }
 }
 
-function rssOf(pid: number) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string) => Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0)
-  return { rssMB: kb('VmRSS:') / 1024, peakMB: kb('VmHWM:') / 1024 }
+/** Peak RSS of `pid` above `baseline` while `work` runs (sampled every 20 ms from /proc). */
+async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; baselineMB: number; peakGrowthMB: number }> {
+  const rss = () => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
+    } catch { return 0 }
+  }
+  const baselineMB = rss()
+  let peak = baselineMB
+  const timer = setInterval(() => { peak = Math.max(peak, rss()) }, 20)
+  try {
+    const result = await work()
+    return { result, baselineMB, peakGrowthMB: peak - baselineMB }
+  } finally { clearInterval(timer) }
 }
 
-function streamLarge(port: number, bytes: number): Promise<number> {
-  const body = generatedPayload(bytes, 7).stream
+/**
+ * Streams a file through the encrypt endpoint with curl (a Node client was slower than the service
+ * and would have measured itself): `-T file` sends a Content-Length, `-T -` from stdin is chunked.
+ */
+function streamFile(port: number, file: string, chunked: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint()
-    const req = request({
-      host: '127.0.0.1', port, method: 'POST', path: '/encryptors/bench/encrypt',
-      headers: { authorization: `Bearer ${TOKENS.flow}`, 'content-type': 'application/octet-stream', 'content-length': bytes },
-    }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`large encrypt: ${res.statusCode}`))
-      res.on('data', () => {})
-      res.on('end', () => resolve(Number(process.hrtime.bigint() - started) / 1e9))
-    })
-    req.on('error', reject)
-    body.pipe(req)
+    const started = performance.now()
+    const child = spawn('curl', ['-sS', '-f', '-o', '/dev/null', '-X', 'POST', '-T', chunked ? '-' : file,
+      '-H', `authorization: ${HEADERS.authorization}`, '-H', 'content-type: application/octet-stream', `http://127.0.0.1:${port}/encryptors/large/encrypt`],
+    { stdio: [chunked ? 'pipe' : 'ignore', 'ignore', 'inherit'] })
+    if (chunked) createReadStream(file).pipe(child.stdin!)
+    child.on('error', reject)
+    child.on('exit', (code) => (code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`curl exited ${code}`))))
   })
 }
 
+async function opensslStream(file: string, recipients: string[]): Promise<{ seconds: number; peakRssMB: number }> {
+  const started = performance.now()
+  const child = spawn('openssl', ['cms', '-encrypt', '-stream', '-binary', '-aes256', '-outform', 'DER', '-in', file, '-out', '/dev/null', ...recipients])
+  let peak = 0
+  const timer = setInterval(() => {
+    try { peak = Math.max(peak, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024) } catch { /* exited */ }
+  }, 20)
+  await new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`openssl exited ${code}`)))))
+  clearInterval(timer)
+  return { seconds: (performance.now() - started) / 1000, peakRssMB: peak }
+}
+
+const f = (n: number, d = 0) => n.toFixed(d)
 const service = await startService()
 const floorPort = await startFloor()
-const a = receiverCertificate('bench-a'), b = receiverCertificate('bench-b')
-await call(service.port, 'PUT', '/keystore/entries/a', TOKENS.admin, a.pem, 'application/x-pem-file')
-await call(service.port, 'PUT', '/keystore/entries/b', TOKENS.admin, b.pem, 'application/x-pem-file')
-await call(service.port, 'PUT', '/encryptors/bench', TOKENS.dev, JSON.stringify({ receiverAliases: ['a', 'b'] }), 'application/json')
+const rsa = Array.from({ length: 10 }, (_, i) => certificate(`rsa${i}`, 'rsa'))
+const ec = [certificate('ec0', 'ec'), certificate('ec1', 'ec')]
+for (const c of [...rsa, ...ec]) await call(service.port, 'PUT', `/keystore/entries/${c.name}`, TOKENS.admin, c.pem, 'application/x-pem-file')
+const encryptor = async (id: string, aliases: string[]) =>
+  call(service.port, 'PUT', `/encryptors/${id}`, TOKENS.dev, JSON.stringify({ receiverAliases: aliases }), 'application/json')
+const encryptUrl = (id: string) => `http://127.0.0.1:${service.port}/encryptors/${id}/encrypt`
 
-const payload = Buffer.alloc(1024, 0x61)
-const headers = { authorization: `Bearer ${TOKENS.flow}`, 'content-type': 'application/octet-stream' }
-const floor = await load(`http://127.0.0.1:${floorPort}/floor`, headers, payload)
-const small = await load(`http://127.0.0.1:${service.port}/encryptors/bench/encrypt`, headers, payload)
-
-const before = rssOf(service.pid)
-const seconds = await streamLarge(service.port, LARGE_MB * 1024 * 1024)
-const after = rssOf(service.pid)
-
-const results = {
-  small: { payloadBytes: 1024, recipients: 2, connections: 50, seconds: DURATION, floor, encrypt: small, ratio: small.reqPerSec / floor.reqPerSec },
-  large: { megabytes: LARGE_MB, seconds, mbPerSec: LARGE_MB / seconds, rssBeforeMB: before.rssMB, peakRssMB: after.peakMB, peakGrowthMB: after.peakMB - before.peakMB },
+// ── small ────────────────────────────────────────────────────────────────────
+const small: Array<Record<string, unknown>> = []
+console.log(`small messages: 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ${cpus().length} cores, service LOG_LEVEL ${process.env.LOG_LEVEL ?? 'info'}`)
+console.log('  payload  recipients        req/s   p50 ms  p99 ms  errors   floor req/s  ratio')
+for (const kb of QUICK ? [1] : [1, 10, 50]) {
+  const body = Buffer.alloc(kb * 1024, 0x61)
+  const floor = await load(`http://127.0.0.1:${floorPort}/floor`, body)
+  const cases: Array<[string, string[]]> = [
+    ['1 × RSA', rsa.slice(0, 1).map((c) => c.name)],
+    ['2 × RSA', rsa.slice(0, 2).map((c) => c.name)],
+    ['5 × RSA', rsa.slice(0, 5).map((c) => c.name)],
+    ...(kb === 1 ? [['2 × EC P-256', ec.map((c) => c.name)] as [string, string[]]] : []),
+  ]
+  for (const [label, aliases] of QUICK ? cases.slice(1, 2) : cases) {
+    const id = `small-${aliases.join('-')}`
+    await encryptor(id, aliases)
+    const r = await load(encryptUrl(id), body)
+    const ratio = r.reqPerSec / floor.reqPerSec
+    small.push({ payloadKB: kb, recipients: label, ...r, floorReqPerSec: floor.reqPerSec, ratio })
+    console.log(`  ${`${kb} KB`.padStart(7)}  ${label.padEnd(13)} ${f(r.reqPerSec).padStart(8)}  ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)}  ${String(r.errors).padStart(6)}  ${f(floor.reqPerSec).padStart(12)}  ${f(ratio, 3)}`)
+  }
 }
-const f = (n: number, d = 0) => n.toFixed(d)
-console.log(`small 1 KB, 2 × RSA-2048, 50 conn, ${DURATION}s`)
-console.log(`  floor (bare Fastify)   ${f(floor.reqPerSec)} req/s  p50 ${floor.p50} ms  p99 ${floor.p99} ms  errors ${floor.errors}`)
-console.log(`  encrypt                ${f(small.reqPerSec)} req/s  p50 ${small.p50} ms  p99 ${small.p99} ms  errors ${small.errors}`)
-console.log(`  ratio encrypt/floor    ${f(results.small.ratio, 3)}`)
-console.log(`large ${LARGE_MB} MB streamed with Content-Length`)
-console.log(`  ${f(results.large.mbPerSec)} MB/s (${f(seconds, 2)} s); service RSS ${f(before.rssMB)} MB before, peak ${f(after.peakMB)} MB`)
-console.log(JSON.stringify(results))
+
+// ── large ────────────────────────────────────────────────────────────────────
+console.log('large payloads, 2 recipients (RSA-2048 + EC P-256), AES-256-CBC, DER out')
+console.log('  size     input           service MB/s  RSS growth MB   openssl MB/s  openssl RSS MB  ratio')
+await encryptor('large', [rsa[0]!.name, ec[0]!.name])
+const large: Array<Record<string, unknown>> = []
+for (const size of LARGE_MB) {
+  const file = join(dir, `payload-${size}`)
+  await pipeline(generatedPayload(size * MB).stream, createWriteStream(file))
+  const openssl = await opensslStream(file, [rsa[0]!.crt, ec[0]!.crt])
+  for (const chunked of [true, false]) {
+    const { result: seconds, peakGrowthMB } = await peakRss(service.pid, () => streamFile(service.port, file, chunked))
+    const mbPerSec = size / seconds, opensslMbPerSec = size / openssl.seconds
+    large.push({ megabytes: size, input: chunked ? 'chunked' : 'content-length', mbPerSec, serviceRssGrowthMB: peakGrowthMB, opensslMbPerSec, opensslPeakRssMB: openssl.peakRssMB, ratio: mbPerSec / opensslMbPerSec })
+    console.log(`  ${`${size} MB`.padStart(7)}  ${(chunked ? 'chunked' : 'Content-Length').padEnd(15)} ${f(mbPerSec).padStart(12)}  ${f(peakGrowthMB).padStart(13)}   ${f(opensslMbPerSec).padStart(12)}  ${f(openssl.peakRssMB).padStart(14)}  ${f(mbPerSec / opensslMbPerSec, 2)}`)
+  }
+  rmSync(file)
+}
+
+// ── scaling ──────────────────────────────────────────────────────────────────
+console.log(`scaling: 10 connections, ${SCALING_SECONDS} s each; µs per message = 1e6 / (req/s)`)
+const byRecipients: Array<{ recipients: number; usPerMessage: number }> = []
+for (let n = 1; n <= (QUICK ? 2 : 10); n++) {
+  const id = `scale-${n}`
+  await encryptor(id, rsa.slice(0, n).map((c) => c.name))
+  const r = await load(encryptUrl(id), Buffer.alloc(1024, 0x61), SCALING_SECONDS, 10)
+  byRecipients.push({ recipients: n, usPerMessage: 1e6 / r.reqPerSec })
+}
+const bySize: Array<{ payloadKB: number; usPerMessage: number }> = []
+for (const kb of QUICK ? [1, 64] : [1, 16, 64, 256, 1024]) {
+  const r = await load(encryptUrl('small-rsa0-rsa1'), Buffer.alloc(kb * 1024, 0x61), SCALING_SECONDS, 10)
+  bySize.push({ payloadKB: kb, usPerMessage: 1e6 / r.reqPerSec })
+}
+/** Least-squares slope and R² of y over x: linear cost shows as R² near 1. */
+function fit(points: Array<[number, number]>) {
+  const n = points.length, mx = points.reduce((s, p) => s + p[0], 0) / n, my = points.reduce((s, p) => s + p[1], 0) / n
+  const sxy = points.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0), sxx = points.reduce((s, p) => s + (p[0] - mx) ** 2, 0)
+  const slope = sxy / sxx, intercept = my - slope * mx
+  const ssr = points.reduce((s, p) => s + (p[1] - (intercept + slope * p[0])) ** 2, 0), sst = points.reduce((s, p) => s + (p[1] - my) ** 2, 0)
+  return { slope, intercept, r2: 1 - ssr / sst }
+}
+const recipientFit = fit(byRecipients.map((p) => [p.recipients, p.usPerMessage]))
+const sizeFit = fit(bySize.map((p) => [p.payloadKB, p.usPerMessage]))
+console.log(`  per recipient: ${byRecipients.map((p) => `${p.recipients}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(recipientFit.slope)} µs per recipient (R² ${f(recipientFit.r2, 3)})`)
+console.log(`  per size (KB): ${bySize.map((p) => `${p.payloadKB}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(sizeFit.slope, 2)} µs per KB (R² ${f(sizeFit.r2, 3)})`)
+
+console.log(JSON.stringify({ node: process.version, cores: cpus().length, small, large, scaling: { byRecipients, recipientFit, bySize, sizeFit } }))
 process.exit(0)

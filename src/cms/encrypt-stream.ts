@@ -20,7 +20,9 @@ export class EnvelopeEncryptStream extends Transform {
     private readonly declaredLength: number | undefined,
     private readonly maxBytes: number,
   ) {
-    super()
+    // 1 MiB each way: fewer backpressure round trips between socket, cipher and socket. Memory
+    // stays bounded by these buffers, whatever the payload size.
+    super({ highWaterMark: 1024 * 1024 })
     this.push(message.head(declaredLength))
   }
 
