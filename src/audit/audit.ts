@@ -1,5 +1,7 @@
+import type { Selectable } from 'kysely'
+import { createHash } from 'node:crypto'
 import type { Role } from '../auth/tokens.js'
-import type { Executor } from '../store/schema.js'
+import type { Database, Executor } from '../store/schema.js'
 
 /** Who made a change: the token's name and the role that allowed it. */
 export interface Actor {
@@ -16,9 +18,23 @@ export interface AuditEntry {
   comment?: string
 }
 
-/** Writes one audit record in the caller's transaction: it commits with the change, or not at all. */
+type AuditContent = Omit<Selectable<Database['audit_log']>, 'id' | 'hash'>
+
+/** The chain link: SHA-256 over the previous hash and this record's fields, in a fixed order. */
+function chainHash(previous: string, r: AuditContent): string {
+  const fields = [r.at, r.actor, r.role, r.action, r.target, r.before, r.after, r.renewal_id, r.comment]
+  return createHash('sha256').update(previous).update(JSON.stringify(fields)).digest('hex')
+}
+
+const GENESIS = ''
+
+/**
+ * Writes one audit record in the caller's transaction: it commits with the change, or not at all.
+ * Writes are serialised (one transaction at a time on SQLite, the write lock on PostgreSQL), so the
+ * hash chain is a line.
+ */
 export async function recordAudit(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
-  await tx.insertInto('audit_log').values({
+  const content: AuditContent = {
     at: new Date().toISOString(),
     actor: actor.name,
     role: actor.role,
@@ -28,7 +44,27 @@ export async function recordAudit(tx: Executor, actor: Actor, entry: AuditEntry)
     after: entry.after === undefined ? null : JSON.stringify(entry.after),
     renewal_id: entry.renewalId ?? null,
     comment: entry.comment ?? null,
-  }).execute()
+  }
+  const last = await tx.selectFrom('audit_log').select('hash').orderBy('id', 'desc').limit(1).executeTakeFirst()
+  await tx.insertInto('audit_log').values({ ...content, hash: chainHash(last?.hash ?? GENESIS, content) }).execute()
+}
+
+/** Recomputes the hash chain; the first record whose hash does not follow shows where tampering began. */
+export async function verifyAudit(db: Executor): Promise<{ valid: boolean; records: number; firstInvalidId: number | null }> {
+  let previous = GENESIS
+  let records = 0
+  let lastId = 0
+  for (;;) {
+    const page = await db.selectFrom('audit_log').selectAll().where('id', '>', lastId).orderBy('id').limit(1000).execute()
+    if (page.length === 0) return { valid: true, records, firstInvalidId: null }
+    for (const row of page) {
+      const { id, hash, ...content } = row
+      if (hash !== chainHash(previous, content)) return { valid: false, records, firstInvalidId: Number(id) }
+      previous = hash
+      records++
+      lastId = Number(id)
+    }
+  }
 }
 
 export interface AuditFilter {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { listAudit } from '../audit/audit.js'
+import { listAudit, verifyAudit } from '../audit/audit.js'
 import { problemResponses } from './schemas.js'
 
 const AuditRecordSchema = Type.Object({
@@ -41,6 +41,22 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
   }, async (request) => listAudit(fastify.db, request.query))
+
+  fastify.get('/audit/verify', {
+    config: { roles: ['tenant-admin', 'monitor'] },
+    schema: {
+      tags: ['audit'], summary: 'Verify the audit hash chain',
+      description: 'Each record hashes the previous one: a record changed or deleted in the database breaks the chain from there on.',
+      response: {
+        200: Type.Object({
+          valid: Type.Boolean({ description: 'True when every record follows from the one before.' }),
+          records: Type.Integer({ description: 'Records verified before the first break (all of them when valid).' }),
+          firstInvalidId: Type.Union([Type.Integer(), Type.Null()], { description: 'The first record whose hash does not follow, or null.' }),
+        }),
+        ...problemResponses(401, 403),
+      },
+    },
+  }, async () => verifyAudit(fastify.db))
 }
 
 export default auditRoutes

@@ -96,6 +96,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('encryptors').addColumn('paused_until', 'varchar(32)').execute()
       },
     },
+    '0003_audit_hash_chain': {
+      async up(db: Kysely<unknown>) {
+        // Each record's hash covers its content and the previous record's hash: editing or
+        // deleting a record in the database breaks the chain from there on (GET /audit/verify).
+        await db.schema.alterTable('audit_log').addColumn('hash', 'varchar(64)').execute()
+        // One row, written first by every SQLite write transaction: that takes the write lock up
+        // front, where busy_timeout waits, instead of failing when a read lock must be upgraded.
+        await db.schema.createTable('write_lock').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('writes', 'integer', (c) => c.notNull()).execute()
+        await db.insertInto('write_lock' as never).values({ id: 1, writes: 0 } as never).execute()
+      },
+    },
   }
 }
 

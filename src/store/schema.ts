@@ -75,6 +75,12 @@ export interface Database {
     after: string | null
     renewal_id: string | null
     comment: string | null
+    /** SHA-256 (hex) of the previous record's hash and this record's content: the audit hash chain. */
+    hash: string | null
+  }
+  write_lock: {
+    id: number
+    writes: number
   }
   auth_tokens: {
     name: string

@@ -41,11 +41,16 @@ export async function transact<T>(db: Kysely<Database>, feed: ChangeFeed, work: 
   return result
 }
 
-/** A transaction holding the cluster-wide write lock (PostgreSQL; SQLite transactions are serial already). */
+/**
+ * A transaction holding the write lock from its first statement. PostgreSQL: the cluster-wide
+ * advisory lock. SQLite: within a process transactions are serial already; across processes (an
+ * overlapping restart) a transaction that read first could not upgrade to writing, so it writes first.
+ */
 export async function writeTransaction<T>(db: Kysely<Database>, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
   const postgres = dialectOf(db) === 'postgres'
   return db.transaction().execute(async (tx) => {
     if (postgres) await sql`select pg_advisory_xact_lock(${WRITE_LOCK})`.execute(tx)
+    else await tx.updateTable('write_lock').set((eb) => ({ writes: eb('writes', '+', 1) })).where('id', '=', 1).execute()
     return work(tx)
   })
 }

@@ -42,3 +42,22 @@ t.test('every change is audited; the log pages, filters, and only reads', async 
   assertProblem(t, await app.inject({ method: 'DELETE', url: '/audit', headers: auth('tenant-admin') }), 404, 'CMS_ROUTE_NOT_FOUND', 'no way to delete audit records')
   assertProblem(t, await app.inject({ method: 'GET', url: '/audit?limit=0', headers: auth('monitor') }), 400, 'CMS_VALIDATION_FAILED', 'limit below 1')
 })
+
+t.test('the audit log is hash-chained: editing or deleting a record in the database is detected', async (t) => {
+  const app = await buildTestApp(t)
+  await putCertificate(app, 'a', await issueCertificate('a'))
+  await putCertificate(app, 'b', await issueCertificate('b'))
+  await putEncryptor(app, 'flow', { receiverAliases: ['a'] })
+  await app.inject({ method: 'POST', url: '/encryptors/flow/aliases', headers: auth('integration-developer'), payload: { alias: 'b' } })
+  const verify = async () => (await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('monitor') })).json()
+  t.same(await verify(), { valid: true, records: 4, firstInvalidId: null })
+  assertProblem(t, await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('integration-flow') }), 403, 'CMS_FORBIDDEN', 'flows cannot verify')
+
+  const rows = await app.db.selectFrom('audit_log').select(['id', 'actor']).orderBy('id').execute()
+  await app.db.updateTable('audit_log').set({ actor: 'someone-else' }).where('id', '=', rows[1]!.id).execute()
+  t.same(await verify(), { valid: false, records: 1, firstInvalidId: Number(rows[1]!.id) }, 'an edited record breaks the chain')
+  await app.db.updateTable('audit_log').set({ actor: rows[1]!.actor }).where('id', '=', rows[1]!.id).execute()
+  t.equal((await verify()).valid, true, 'restored, it verifies again')
+  await app.db.deleteFrom('audit_log').where('id', '=', rows[2]!.id).execute()
+  t.same(await verify(), { valid: false, records: 2, firstInvalidId: Number(rows[3]!.id) }, 'a deleted record breaks the chain at the next one')
+})
