@@ -79,7 +79,13 @@ function looksLikePrivateKey(der: Buffer): boolean {
 
 /** Parses one DER certificate. Any structural problem is a 400 CMS_CERTIFICATE_MALFORMED, never a 500. */
 export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
-  const asn1 = asn1js.fromBER(der)
+  let asn1: ReturnType<typeof asn1js.fromBER>
+  try {
+    asn1 = asn1js.fromBER(der)
+  } catch {
+    // asn1js mostly reports bad input with offset -1, but throws on some (e.g. a garbled time): found by fuzzing.
+    throw new Errors.CERTIFICATE_MALFORMED('not valid DER')
+  }
   if (asn1.offset === -1) throw new Errors.CERTIFICATE_MALFORMED('not valid DER')
   if (asn1.offset !== der.length) throw new Errors.CERTIFICATE_MALFORMED('trailing bytes after the certificate')
   let cert: Certificate

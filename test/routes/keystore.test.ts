@@ -6,6 +6,15 @@ import { assertProblem, putCertificate, putEncryptor, snapshot } from '../helper
 
 const DAY = 86_400_000
 
+/** The certificate with its first UTCTime replaced by a GeneralizedTime that holds letters. */
+function garbleTime(der: Buffer): Buffer {
+  const out = Buffer.from(der)
+  const at = out.indexOf(Buffer.from([0x17, 0x0d])) // UTCTime, 13 bytes
+  out[at] = 0x18
+  out.write('ABCDEFGHIJKLZ', at + 2, 'latin1')
+  return out
+}
+
 t.test('create, read, replace (kept in history), download and delete a certificate', async (t) => {
   const app = await buildTestApp(t)
   const first = await issueCertificate('partner-a')
@@ -101,6 +110,8 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
   const cases: Array<{ name: string; alias?: string; method?: 'PUT' | 'DELETE'; headers?: Record<string, string>; body?: ReturnType<typeof pem> | { json: unknown }; status: number; code: string }> = [
     { name: 'garbage DER', body: pem('application/pkix-cert', Buffer.from('not a certificate at all')), status: 400, code: 'CMS_CERTIFICATE_MALFORMED' },
     { name: 'truncated DER', body: pem('application/pkix-cert', valid.der.subarray(0, 300)), status: 400, code: 'CMS_CERTIFICATE_MALFORMED' },
+    // Found by `npm run fuzz`: asn1js throws (instead of reporting) on a garbled time; it was a 500.
+    { name: 'a GeneralizedTime that is not a time', body: pem('application/pkix-cert', garbleTime(valid.der)), status: 400, code: 'CMS_CERTIFICATE_MALFORMED' },
     { name: 'DER with trailing bytes', body: pem('application/pkix-cert', Buffer.concat([valid.der, Buffer.from([0])])), status: 400, code: 'CMS_CERTIFICATE_MALFORMED' },
     { name: 'PEM with bad base64', body: pem('application/x-pem-file', '-----BEGIN CERTIFICATE-----\n!!!notbase64***\n-----END CERTIFICATE-----\n'), status: 400, code: 'CMS_CERTIFICATE_MALFORMED' },
     { name: 'PEM holding garbage', body: pem('application/x-pem-file', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), status: 400, code: 'CMS_CERTIFICATE_MALFORMED' },
