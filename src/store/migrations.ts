@@ -1,4 +1,4 @@
-import type { ColumnDefinitionBuilder, Kysely, Migration, MigrationProvider } from 'kysely'
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 
 /**
  * Numbered migrations, applied in order at start. Never edit one that has shipped: add the next.
@@ -104,7 +104,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         // One row, written first by every SQLite write transaction: that takes the write lock up
         // front, where busy_timeout waits, instead of failing when a read lock must be upgraded.
         await db.schema.createTable('write_lock').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('writes', 'integer', (c) => c.notNull()).execute()
-        await db.insertInto('write_lock' as never).values({ id: 1, writes: 0 } as never).execute()
+        await sql`insert into write_lock (id, writes) values (1, 0)`.execute(db)
       },
     },
   }

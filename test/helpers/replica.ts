@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { hashToken } from '../../src/auth/tokens.js'
+import { hashToken, type Role } from '../../src/auth/tokens.js'
 import { TOKENS } from './app.js'
 
 export interface Replica {
@@ -58,4 +58,14 @@ export async function waitReady(replica: Replica, timeoutMs: number): Promise<vo
     await new Promise((r) => setTimeout(r, 50))
   }
   throw new Error(`replica ${replica.name} not ready: ${replica.problems.join('\n')}`)
+}
+
+/** A JSON request to a replica with a role's token; the body is read once and kept. */
+export async function callReplica(replica: Replica, method: string, path: string, role: Role, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(replica.url(path), {
+    method, headers: { authorization: `Bearer ${TOKENS[role]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await res.text()
+  return { status: res.status, body: text, headers: res.headers, json: () => JSON.parse(text) }
 }

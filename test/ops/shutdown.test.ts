@@ -7,7 +7,7 @@ import { freshDatabaseUrl, TOKENS } from '../helpers/app.js'
 import { generatedPayload, httpRequest } from '../helpers/http.js'
 import { opensslDecryptFileHash } from '../helpers/openssl.js'
 import { issueCertificate } from '../helpers/pki.js'
-import { startReplica } from '../helpers/replica.js'
+import { callReplica, startReplica } from '../helpers/replica.js'
 
 const MB = 1024 * 1024
 
@@ -25,10 +25,8 @@ t.test('SIGTERM during a large streamed encrypt: the stream completes, new reque
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const service = await startReplica(t, 'sigterm', await freshDatabaseUrl(t), { LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '30000' })
   const receiver = await issueCertificate('sigterm')
-  const call = (method: string, path: string, token: string, body: unknown) =>
-    fetch(service.url(path), { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
-  t.equal((await call('PUT', '/keystore/entries/r', TOKENS['tenant-admin'], { certificate: receiver.pem })).status, 201)
-  t.equal((await call('PUT', '/encryptors/flow', TOKENS['integration-developer'], { receiverAliases: ['r'] })).status, 201)
+  t.equal((await callReplica(service, 'PUT', '/keystore/entries/r', 'tenant-admin', { certificate: receiver.pem })).status, 201)
+  t.equal((await callReplica(service, 'PUT', '/encryptors/flow', 'integration-developer', { receiverAliases: ['r'] })).status, 201)
 
   const size = 200 * MB
   const payload = generatedPayload(size)

@@ -7,7 +7,7 @@ import type { Role } from '../../src/auth/tokens.js'
 import { freshDatabaseUrl, TOKENS } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate, type TestCertificate } from '../helpers/pki.js'
-import { startReplica, waitReady, type Replica } from '../helpers/replica.js'
+import { callReplica, startReplica, waitReady, type Replica } from '../helpers/replica.js'
 
 /**
  * Two service processes on one PostgreSQL database. A change acknowledged by replica A must be used
@@ -17,14 +17,7 @@ import { startReplica, waitReady, type Replica } from '../helpers/replica.js'
 const CHANGES = 105
 const DAY = 86_400_000
 
-async function call(replica: Replica, method: string, path: string, role: Role, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(replica.url(path), {
-    method, headers: { authorization: `Bearer ${TOKENS[role]}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, json: () => JSON.parse(text), headers: res.headers }
-}
+const call = callReplica
 
 async function encryptOn(replica: Replica) {
   const payload = `payload ${Math.random()}`

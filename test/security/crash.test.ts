@@ -6,7 +6,7 @@ import t from 'tap'
 import { freshDatabaseUrl, TOKENS } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate, type TestCertificate } from '../helpers/pki.js'
-import { startReplica, type Replica } from '../helpers/replica.js'
+import { callReplica, startReplica } from '../helpers/replica.js'
 
 /**
  * Crash safety: a real service process takes a stream of changes and is killed with SIGKILL at a
@@ -29,13 +29,7 @@ function random(seed: number) {
   }
 }
 
-async function call(replica: Replica, method: string, path: string, role: keyof typeof TOKENS, body?: unknown) {
-  const res = await fetch(replica.url(path), {
-    method, headers: { authorization: `Bearer ${TOKENS[role]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  return { status: res.status, body: await res.text() }
-}
+const call = callReplica
 
 t.test(`${KILLS} kill -9s during changes: the store is always at a consistent boundary`, async (t) => {
   const rand = random(20261125)
