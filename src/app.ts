@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { loadTokens, type TokenRegistry } from './auth/tokens.js'
 import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
 import openapiPlugin from './plugins/external/swagger.js'
 import helmetPlugin from './plugins/external/helmet.js'
 import rateLimitPlugin from './plugins/external/rate-limit.js'
@@ -58,6 +58,7 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
     requestIdHeader: 'x-request-id',
     logController: new OneLinePerRequest(),
     genReqId: () => randomUUID(),
+    clientErrorHandler,
   }
 }
 

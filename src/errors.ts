@@ -20,6 +20,10 @@ export const Errors = {
   METHOD_NOT_ALLOWED: problem('CMS_METHOD_NOT_ALLOWED', 405, '%s'),
   PRECONDITION_FAILED: problem('CMS_PRECONDITION_FAILED', 412, '%s'),
   PRECONDITION_REQUIRED: problem('CMS_PRECONDITION_REQUIRED', 428, '%s'),
+  // Raised by Node's HTTP parser, before Fastify sees a request (see clientErrorHandler).
+  MALFORMED_HTTP: problem('CMS_MALFORMED_HTTP', 400, 'The request is not valid HTTP/1.1 (%s); the connection is closed.'),
+  REQUEST_TIMEOUT: problem('CMS_REQUEST_TIMEOUT', 408, 'The request was not complete within REQUEST_TIMEOUT_MS; the connection is closed.'),
+  HEADERS_TOO_LARGE: problem('CMS_HEADERS_TOO_LARGE', 431, 'The request headers are too large; the connection is closed.'),
 
   // Auth
   UNAUTHENTICATED: problem('CMS_UNAUTHENTICATED', 401, '%s'),

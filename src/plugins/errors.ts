@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import { Errors } from '../errors.js'
 
 /** Fastify's own errors, mapped onto the catalogue so clients see one vocabulary. */
@@ -30,6 +32,8 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 }
 
+const problemType = (code: string) => `urn:cms-encryptor:problem:${code.replace(/^CMS_/, '').toLowerCase().replace(/_/g, '-')}`
+
 function toProblem(raw: FastifyError, request: FastifyRequest): { problem: Problem; cause?: FastifyError } {
   let err = raw
   if (raw.validation) {
@@ -43,7 +47,7 @@ function toProblem(raw: FastifyError, request: FastifyRequest): { problem: Probl
   const internal = status >= 500 && !err.code?.startsWith('CMS_')
   const code = internal ? 'CMS_INTERNAL' : (err.code ?? 'CMS_BAD_REQUEST')
   const problem: Problem = {
-    type: `urn:cms-encryptor:problem:${code.replace(/^CMS_/, '').toLowerCase().replace(/_/g, '-')}`,
+    type: problemType(code),
     title: TITLES[status] ?? 'Error',
     status,
     // A 5xx never shows its cause: it may hold internals; the log has it under the request id.
@@ -58,6 +62,28 @@ function toProblem(raw: FastifyError, request: FastifyRequest): { problem: Probl
 
 export function sendProblem(reply: FastifyReply, problem: Problem) {
   return reply.code(problem.status).type('application/problem+json').send(problem)
+}
+
+/**
+ * Errors of Node's HTTP parser (smuggling attempts, bytes after a body, header floods, timeouts)
+ * never reach a route: Fastify's default answers them with its own JSON. This answers them with a
+ * problem from the catalogue instead, then closes the socket as the default does.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const error = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new Errors.REQUEST_TIMEOUT()
+    : err.code === 'HPE_HEADER_OVERFLOW' ? new Errors.HEADERS_TOO_LARGE()
+    : new Errors.MALFORMED_HTTP(err.code ?? 'unparseable')
+  const status = error.statusCode!
+  const body = JSON.stringify({
+    type: problemType(error.code),
+    title: STATUS_CODES[status], status, detail: error.message, code: error.code,
+  })
+  this.log.info({ code: error.code, parserError: err.code }, 'client error')
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 /** Renders every 4xx/5xx, Fastify's own included, as RFC 9457 application/problem+json. */

@@ -95,6 +95,9 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
   const put = (body: unknown, headers: Record<string, string> = {}, id = 'new-one') => app.inject({
     method: 'PUT', url: `/encryptors/${id}`, headers: { ...auth('integration-developer'), ...headers }, payload: body as object,
   })
+  const rawJson = (text: string) => app.inject({
+    method: 'PUT', url: '/encryptors/new-one', headers: { ...auth('integration-developer'), 'content-type': 'application/json' }, payload: text,
+  })
   const cases: Array<{ name: string; send: () => ReturnType<typeof put>; status: number; code: string }> = [
     { name: 'an alias missing with missingAlias fail', send: () => put({ receiverAliases: ['a', 'ghost'] }), status: 409, code: 'CMS_NO_RECIPIENT' },
     { name: 'no alias present with missingAlias skip', send: () => put({ receiverAliases: ['ghost'], missingAlias: 'skip' }), status: 409, code: 'CMS_NO_RECIPIENT' },
@@ -106,6 +109,16 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
     { name: 'an unknown key transport', send: () => put({ receiverAliases: ['a'], keyTransport: 'rsa-oaep-md5' }), status: 400, code: 'CMS_VALIDATION_FAILED' },
     { name: 'an unknown property', send: () => put({ receiverAliases: ['a'], compress: true }), status: 400, code: 'CMS_VALIDATION_FAILED' },
     { name: 'a number for a string', send: () => put({ receiverAliases: ['a'], encoding: 1 }), status: 400, code: 'CMS_VALIDATION_FAILED' },
+    { name: 'deeply nested JSON (100,000 levels)', send: () => rawJson('{"receiverAliases":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'), status: 400, code: 'CMS_VALIDATION_FAILED' },
+    { name: 'a 10 MB string (over BODY_LIMIT)', send: () => rawJson(JSON.stringify({ receiverAliases: ['x'.repeat(10 * 1024 * 1024)] })), status: 413, code: 'CMS_BODY_TOO_LARGE' },
+    { name: 'a 900 KB alias (under BODY_LIMIT)', send: () => put({ receiverAliases: ['x'.repeat(900 * 1024)] }), status: 400, code: 'CMS_VALIDATION_FAILED' },
+    { name: 'a __proto__ key', send: () => rawJson('{"receiverAliases":["a"],"__proto__":{"admin":true}}'), status: 400, code: 'CMS_MALFORMED_JSON' },
+    { name: 'a constructor.prototype key', send: () => rawJson('{"receiverAliases":["a"],"constructor":{"prototype":{"admin":true}}}'), status: 400, code: 'CMS_MALFORMED_JSON' },
+    { name: 'null instead of an object', send: () => rawJson('null'), status: 400, code: 'CMS_VALIDATION_FAILED' },
+    { name: 'an array instead of an object', send: () => rawJson('[{"receiverAliases":["a"]}]'), status: 400, code: 'CMS_VALIDATION_FAILED' },
+    { name: 'an empty JSON body', send: () => rawJson(''), status: 400, code: 'CMS_EMPTY_BODY' },
+    { name: 'a duplicate key smuggling a second value', send: () => rawJson('{"receiverAliases":["a"],"receiverAliases":"a"}'), status: 400, code: 'CMS_VALIDATION_FAILED' },
+    { name: 'a NUL inside an alias', send: () => put({ receiverAliases: ['a\u0000b'] }), status: 400, code: 'CMS_VALIDATION_FAILED' },
     { name: 'broken JSON', send: () => app.inject({ method: 'PUT', url: '/encryptors/x', headers: { ...auth('integration-developer'), 'content-type': 'application/json' }, payload: '{"receiverAliases": [' }), status: 400, code: 'CMS_MALFORMED_JSON' },
     { name: 'a non-JSON body', send: () => app.inject({ method: 'PUT', url: '/encryptors/x', headers: { ...auth('integration-developer'), 'content-type': 'application/x-pem-file' }, payload: 'x' }), status: 415, code: 'CMS_UNSUPPORTED_MEDIA_TYPE' },
     { name: 'an invalid id', send: () => put({ receiverAliases: ['a'] }, {}, '-x'), status: 400, code: 'CMS_VALIDATION_FAILED' },
