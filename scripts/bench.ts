@@ -10,13 +10,13 @@
  * Prints tables, then one JSON line. BENCH_QUICK=1 shortens everything (a smoke run).
  */
 import autocannon from 'autocannon'
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { fork, spawn } from 'node:child_process'
+import { createReadStream, createWriteStream, rmSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { hashToken } from '../src/auth/tokens.js'
 import { generatedPayload } from '../test/helpers/http.js'
+import { call, certificate, children, rssMB, startService, TOKENS, workDir as dir } from './lib/service.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 10))
@@ -24,53 +24,11 @@ const WARMUP = QUICK ? 1 : 2
 const LARGE_MB = QUICK ? [16] : [64, 256, 1024]
 const SCALING_SECONDS = QUICK ? 1 : 3
 const MB = 1024 * 1024
-const dir = mkdtempSync(join(tmpdir(), 'cms-bench-'))
-const children: ChildProcess[] = []
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
-
-const TOKENS = { admin: 'bench-admin', dev: 'bench-dev', flow: 'bench-flow' }
-writeFileSync(join(dir, 'tokens.json'), JSON.stringify([
-  { name: 'admin', roles: ['tenant-admin'], tokenSha256: hashToken(TOKENS.admin).toString('hex') },
-  { name: 'dev', roles: ['integration-developer'], tokenSha256: hashToken(TOKENS.dev).toString('hex') },
-  { name: 'flow', roles: ['integration-flow'], tokenSha256: hashToken(TOKENS.flow).toString('hex') },
-]))
-
-async function waitFor(url: string) {
-  for (let i = 0; i < 200; i++) {
-    try { if ((await fetch(url)).ok) return } catch { /* starting */ }
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`${url} did not come up`)
-}
-
-async function startService(): Promise<{ port: number; pid: number }> {
-  const port = 18000 + Math.floor(Math.random() * 1000)
-  // The service as deployed, default settings; LOG_LEVEL info writes one line per request.
-  const child = spawn(process.execPath, ['dist/server.js'], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: join(dir, 'data'), AUTH_TOKENS_FILE: join(dir, 'tokens.json'), LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  children.push(child)
-  await waitFor(`http://127.0.0.1:${port}/health/ready`)
-  return { port, pid: child.pid! }
-}
 
 async function startFloor(): Promise<number> {
   const child = fork('scripts/floor-server.ts', { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   children.push(child)
   return new Promise((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)))
-}
-
-function certificate(name: string, key: 'rsa' | 'ec') {
-  const keyFile = join(dir, `${name}.key`), crt = join(dir, `${name}.crt`)
-  const alg = key === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']
-  execFileSync('openssl', ['req', '-x509', ...alg, '-nodes', '-keyout', keyFile, '-out', crt, '-subj', `/CN=${name}`, '-days', '30'], { stdio: 'ignore' })
-  return { name, crt, pem: readFileSync(crt, 'utf8') }
-}
-
-async function call(port: number, method: string, path: string, token: string, body: string, type: string) {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': type }, body })
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
 }
 
 interface Load { reqPerSec: number; p50: number; p99: number; errors: number }
@@ -84,11 +42,7 @@ async function load(url: string, body: Buffer, seconds = SECONDS, connections = 
 
 /** Peak RSS of `pid` above `baseline` while `work` runs (sampled every 20 ms from /proc). */
 async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; baselineMB: number; peakGrowthMB: number }> {
-  const rss = () => {
-    try {
-      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
-    } catch { return 0 }
-  }
+  const rss = () => rssMB(pid)
   const baselineMB = rss()
   let peak = baselineMB
   const timer = setInterval(() => { peak = Math.max(peak, rss()) }, 20)
@@ -119,7 +73,7 @@ async function opensslStream(file: string, recipients: string[]): Promise<{ seco
   const child = spawn('openssl', ['cms', '-encrypt', '-stream', '-binary', '-aes256', '-outform', 'DER', '-in', file, '-out', '/dev/null', ...recipients])
   let peak = 0
   const timer = setInterval(() => {
-    try { peak = Math.max(peak, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024) } catch { /* exited */ }
+    peak = Math.max(peak, rssMB(child.pid!))
   }, 20)
   await new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`openssl exited ${code}`)))))
   clearInterval(timer)
