@@ -1,6 +1,7 @@
 import * as asn1js from 'asn1js'
 import { createCipheriv, type Cipher, type CipherGCM } from 'node:crypto'
 import { cipherTextLength, GCM_TAG_LENGTH, type ContentEncryption } from './algorithms.js'
+import type { CipherSpec } from './cipher-workers.js'
 import { END_OF_CONTENTS, header, headerLength, indefiniteHeader, smallInteger, sortSetOf, Tag, tlv } from './der.js'
 import { OID } from './oids.js'
 import type { PreparedRecipient } from './recipient-info.js'
@@ -48,7 +49,9 @@ export class EnvelopeMessage {
   readonly aliases: string[]
   private readonly recipientInfos: Buffer
   private readonly contentAlgorithm: Buffer
-  private readonly cipher: Cipher
+  private readonly contentKey: Buffer
+  private readonly iv: Buffer
+  private localCipher: Cipher | null = null
   private definite = true
 
   constructor(private readonly template: EnvelopeTemplate) {
@@ -63,9 +66,36 @@ export class EnvelopeMessage {
     this.contentAlgorithm = alg.authenticated
       ? tlv(Tag.SEQUENCE, algOid, tlv(Tag.SEQUENCE, tlv(Tag.OCTET_STRING, iv), GCM_ICV_LENGTH)) // GCMParameters, RFC 5084 3.2
       : tlv(Tag.SEQUENCE, algOid, tlv(Tag.OCTET_STRING, iv))
-    this.cipher = alg.authenticated
-      ? createCipheriv(alg.cipher as 'aes-256-gcm', contentKey, iv, { authTagLength: GCM_TAG_LENGTH })
-      : createCipheriv(alg.cipher, contentKey, iv)
+    this.contentKey = contentKey
+    this.iv = iv
+  }
+
+  /**
+   * The content cipher's parameters, for running it elsewhere (a worker thread); the key is then
+   * no longer kept here. Use frame() and closing() on what that cipher produces.
+   */
+  takeCipherSpec(): CipherSpec {
+    const spec = {
+      cipher: this.template.content.cipher, key: Buffer.from(this.contentKey), iv: this.iv,
+      authTagLength: this.template.content.authenticated ? GCM_TAG_LENGTH : undefined,
+    }
+    this.contentKey.fill(0)
+    return spec
+  }
+
+  private get cipher(): Cipher {
+    if (!this.localCipher) {
+      const alg = this.template.content
+      this.localCipher = alg.authenticated
+        ? createCipheriv(alg.cipher as 'aes-256-gcm', this.contentKey, this.iv, { authTagLength: GCM_TAG_LENGTH })
+        : createCipheriv(alg.cipher, this.contentKey, this.iv)
+    }
+    return this.localCipher
+  }
+
+  /** AuthEnvelopedData: the content cipher produces a MAC that closing() needs. */
+  get authenticated(): boolean {
+    return this.template.content.authenticated
   }
 
   /** Total encoded length for a plaintext of `plainLength` bytes (DER form). */
@@ -100,21 +130,28 @@ export class EnvelopeMessage {
 
   /** Encrypts a chunk; returns the bytes to write (in BER mode each piece is its own OCTET STRING). */
   update(chunk: Buffer): Buffer[] {
-    return this.wrap(this.cipher.update(chunk))
+    return this.frame(this.cipher.update(chunk))
   }
 
   /** Last ciphertext block, the MAC for AuthEnvelopedData, and the closing end-of-contents in BER mode. */
   final(): Buffer[] {
-    const out = this.wrap(this.cipher.final())
-    if (!this.definite) out.push(END_OF_CONTENTS, END_OF_CONTENTS) // [0] encryptedContent, EncryptedContentInfo
-    if (this.template.content.authenticated) out.push(tlv(Tag.OCTET_STRING, (this.cipher as CipherGCM).getAuthTag()))
-    if (!this.definite) out.push(END_OF_CONTENTS, END_OF_CONTENTS, END_OF_CONTENTS) // envelope, [0] content, ContentInfo
-    return out
+    const last = this.cipher.final()
+    return this.closing(last, this.template.content.authenticated ? (this.cipher as CipherGCM).getAuthTag() : undefined)
   }
 
-  private wrap(cipherText: Buffer): Buffer[] {
+  /** Ciphertext as it goes on the wire: as is in DER, as an OCTET STRING piece in BER. */
+  frame(cipherText: Buffer): Buffer[] {
     if (cipherText.length === 0) return []
     return this.definite ? [cipherText] : [header(Tag.OCTET_STRING, cipherText.length), cipherText]
+  }
+
+  /** What follows the last ciphertext: the MAC for AuthEnvelopedData, and end-of-contents in BER. */
+  closing(lastCipherText: Buffer, authTag?: Buffer): Buffer[] {
+    const out = this.frame(lastCipherText)
+    if (!this.definite) out.push(END_OF_CONTENTS, END_OF_CONTENTS) // [0] encryptedContent, EncryptedContentInfo
+    if (authTag) out.push(tlv(Tag.OCTET_STRING, authTag))
+    if (!this.definite) out.push(END_OF_CONTENTS, END_OF_CONTENTS, END_OF_CONTENTS) // envelope, [0] content, ContentInfo
+    return out
   }
 
   private lengths(plainLength: number) {

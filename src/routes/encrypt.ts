@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { pipeline, type Readable } from 'node:stream'
 import { Type } from 'typebox'
+import { CipherWorkers } from '../cms/cipher-workers.js'
 import { EnvelopeEncryptStream } from '../cms/encrypt-stream.js'
 import { createOutputEncoder, encodedLength, encodeWhole, mediaType, OUTPUT_ENCODINGS } from '../cms/output-encoding.js'
 import type { EncryptorPause } from '../encryptors/encryptor.js'
@@ -25,6 +26,10 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
   fastify.addHook('onSend', async (request, reply) => {
     if (reply.statusCode >= 400 && !request.raw.complete) reply.header('connection', 'close')
   })
+  // Streamed payloads are encrypted on worker threads, so AES overlaps with socket I/O.
+  const cipherWorkers = new CipherWorkers()
+  fastify.addHook('onClose', () => cipherWorkers.close())
+
   fastify.addHook('onError', async (_request, _reply, error) => {
     fastify.metrics.encryptErrors.inc({ reason: error.code ?? 'CMS_INTERNAL' })
   })
@@ -71,7 +76,7 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
       return reply.send(encodeWhole(encoding, sealed))
     }
 
-    const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes)
+    const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes, cipherWorkers)
     const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
     const onDone = (err: Error | null) => {
       if (!err) return fastify.metrics.encrypted(encrypting.bytesIn, message.aliases.length)

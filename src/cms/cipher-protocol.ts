@@ -1,0 +1,11 @@
+/** Messages between the main thread and a cipher worker (cipher-worker.ts). */
+export type CipherRequest =
+  | { op: 'start'; id: number; cipher: string; key: ArrayBuffer; iv: ArrayBuffer; authTagLength?: number }
+  | { op: 'update'; id: number; data: ArrayBuffer; length: number }
+  | { op: 'final'; id: number; authTag: boolean }
+  | { op: 'drop'; id: number }
+
+/** The answer to one update or final, in request order per message; `error` when the cipher failed. */
+export type CipherReply =
+  | { id: number; data: ArrayBuffer; authTag?: ArrayBuffer }
+  | { id: number; error: string }
