@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: the service on loopback, each number next to a baseline measured in the same run.
- *   small:   1, 10, 50 KB payloads × 1, 2, 5 RSA-2048 recipients, and EC P-256; autocannon, 50
- *            connections, BENCH_SECONDS (10) each after a warm-up, next to a bare Fastify route
- *            answering 200 to the same POST body (the HTTP floor).
+ *   small:   1, 10, 50 KB payloads × 1, 2, 5 RSA-2048 recipients, and EC P-256; 50 connections,
+ *            BENCH_SECONDS (10) each after a warm-up, next to a bare Fastify route answering 200 to
+ *            the same POST body (the HTTP floor). The client is wrk when installed (Debian: `wrk`),
+ *            else autocannon: autocannon reads random binary responses ~10× slower than zeros, so
+ *            from 10 KB up it measures itself, not the service. BENCH_CLIENT=autocannon forces it.
  *   large:   64 MB, 256 MB, 1 GB streamed, chunked and with Content-Length, next to
  *            `openssl cms -encrypt -stream -binary -aes256` on the same file and recipients; MB/s
  *            and peak RSS growth of the service (and of openssl).
@@ -10,8 +12,8 @@
  * Prints tables, then one JSON line. BENCH_QUICK=1 shortens everything (a smoke run).
  */
 import autocannon from 'autocannon'
-import { fork, spawn } from 'node:child_process'
-import { createReadStream, createWriteStream, rmSync } from 'node:fs'
+import { execFile, execFileSync, fork, spawn } from 'node:child_process'
+import { createReadStream, createWriteStream, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -34,10 +36,41 @@ async function startFloor(): Promise<number> {
 interface Load { reqPerSec: number; p50: number; p99: number; errors: number }
 const HEADERS = { authorization: `Bearer ${TOKENS.flow}`, 'content-type': 'application/octet-stream' }
 
+// `wrk --version` exits 1 after printing its usage; only a missing binary (ENOENT) means no wrk.
+const hasWrk = (() => { try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); return true } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ENOENT' } })()
+  && process.env.BENCH_CLIENT !== 'autocannon'
+const CLIENT = hasWrk ? 'wrk' : 'autocannon'
+
 async function load(url: string, body: Buffer, seconds = SECONDS, connections = 50): Promise<Load> {
+  if (CLIENT === 'wrk') {
+    await wrk(url, body, WARMUP, connections)
+    return wrk(url, body, seconds, connections)
+  }
   await autocannon({ url, method: 'POST', headers: HEADERS, body, connections, duration: WARMUP })
   const r = await autocannon({ url, method: 'POST', headers: HEADERS, body, connections, duration: seconds })
   return { reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx }
+}
+
+/** wrk on one thread (the other core is the service's), POSTing `body`; parses its --latency report. */
+async function wrk(url: string, body: Buffer, seconds: number, connections: number): Promise<Load> {
+  const bodyFile = join(dir, 'wrk-body'), script = join(dir, 'wrk-post.lua')
+  writeFileSync(bodyFile, body)
+  writeFileSync(script, [
+    'wrk.method = "POST"',
+    `local f = io.open(${JSON.stringify(bodyFile)}, "rb"); wrk.body = f:read("*a"); f:close()`,
+    ...Object.entries(HEADERS).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+  ].join('\n'))
+  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => execFile('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url],
+    (err, stdout) => (err ? reject(err) : resolve({ stdout }))))
+  const ms = (label: string) => {
+    const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout)
+    if (!m) return NaN
+    return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+  }
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
+  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
+    (socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0)
+  return { reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN), p50: ms('50'), p99: ms('99'), errors }
 }
 
 /** Peak RSS of `pid` above `baseline` while `work` runs (sampled every 20 ms from /proc). */
@@ -92,7 +125,7 @@ const encryptUrl = (id: string) => `http://127.0.0.1:${service.port}/encryptors/
 
 // ── small ────────────────────────────────────────────────────────────────────
 const small: Array<Record<string, unknown>> = []
-console.log(`small messages: 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ${cpus().length} cores, service LOG_LEVEL ${process.env.LOG_LEVEL ?? 'info'}`)
+console.log(`small messages: ${CLIENT}, 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ${cpus().length} cores, service LOG_LEVEL ${process.env.LOG_LEVEL ?? 'info'}`)
 console.log('  payload  recipients        req/s   p50 ms  p99 ms  errors   floor req/s  ratio')
 for (const kb of QUICK ? [1] : [1, 10, 50]) {
   const body = Buffer.alloc(kb * 1024, 0x61)
@@ -158,5 +191,5 @@ const sizeFit = fit(bySize.map((p) => [p.payloadKB, p.usPerMessage]))
 console.log(`  per recipient: ${byRecipients.map((p) => `${p.recipients}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(recipientFit.slope)} µs per recipient (R² ${f(recipientFit.r2, 3)})`)
 console.log(`  per size (KB): ${bySize.map((p) => `${p.payloadKB}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(sizeFit.slope, 2)} µs per KB (R² ${f(sizeFit.r2, 3)})`)
 
-console.log(JSON.stringify({ node: process.version, cores: cpus().length, small, large, scaling: { byRecipients, recipientFit, bySize, sizeFit } }))
+console.log(JSON.stringify({ node: process.version, cores: cpus().length, client: CLIENT, small, large, scaling: { byRecipients, recipientFit, bySize, sizeFit } }))
 process.exit(0)

@@ -99,7 +99,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(encryptorRoutes)
   await fastify.register(renewalRoutes)
   await fastify.register(auditRoutes)
-  await fastify.register(encryptRoutes, { maxPayloadBytes: config.MAX_PAYLOAD_BYTES })
+  await fastify.register(encryptRoutes, { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, cipherThreads: config.CIPHER_THREADS })
 }
 
 /** Opens the store, loads (or bootstraps) the tokens, and builds the app. */

@@ -14,6 +14,7 @@ const ConfigSchema = Type.Object({
   ),
   BODY_LIMIT: Type.Integer({ default: 1024 * 1024, minimum: 1024, description: 'Largest buffered request body (certificates, JSON), in bytes.' }),
   MAX_PAYLOAD_BYTES: Type.Integer({ default: 2 * 1024 ** 3, minimum: 1, description: 'Largest payload the streaming encrypt endpoint accepts, in bytes.' }),
+  CIPHER_THREADS: Type.Integer({ default: 0, minimum: -1, maximum: 64, description: 'Worker threads that run the content cipher of streamed payloads, started when the server listens (0: one per core beyond the first, at least one; -1: none, encrypt on the main thread).' }),
   EXPIRY_WARNING_DAYS: Type.Integer({ default: 30, minimum: 0, maximum: 3650, description: 'Certificates expiring within this many days are flagged, and logged at warn level once a day.' }),
   METRICS_REQUIRE_TOKEN: Type.Boolean({ default: false, description: 'Require a bearer token (any role) on GET /metrics.' }),
   RATE_LIMIT_MAX: Type.Integer({ default: 600, minimum: 0, description: 'Requests per token and RATE_LIMIT_WINDOW_MS (0: no limit).' }),

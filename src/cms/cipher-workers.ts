@@ -78,8 +78,17 @@ export class CipherWorkers {
   private readonly threads: CipherThread[] = []
   private nextId = 1
 
-  /** Defaults to one thread per core beyond the main thread's, at least one. */
-  constructor(private readonly size = Math.max(1, availableParallelism() - 1)) {}
+  private readonly size: number
+
+  /** `size` 0: one thread per core beyond the main thread's, at least one. */
+  constructor(size = 0) {
+    this.size = size > 0 ? size : Math.max(1, availableParallelism() - 1)
+  }
+
+  /** Starts every thread now, so the first large payload does not wait for one (or count its memory). */
+  warm(): void {
+    while (this.threads.length < this.size) this.threads.push(new CipherThread())
+  }
 
   /** Starts a message's cipher on the least busy thread. */
   open(spec: CipherSpec): OffloadedCipher {

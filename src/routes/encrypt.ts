@@ -17,7 +17,7 @@ const BUFFERED_PAYLOAD_LIMIT = 256 * 1024
 const DEFAULT_RETRY_AFTER_SECONDS = 60
 
 /** The hot path: payload in, CMS out. Only integration flows may call it. */
-const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = async (fastify, opts) => {
+const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipherThreads: number }> = async (fastify, opts) => {
   // The payload is opaque bytes of any media type: never parse it, hand the stream to the handler.
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
@@ -26,9 +26,13 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number }> = as
   fastify.addHook('onSend', async (request, reply) => {
     if (reply.statusCode >= 400 && !request.raw.complete) reply.header('connection', 'close')
   })
-  // Streamed payloads are encrypted on worker threads, so AES overlaps with socket I/O.
-  const cipherWorkers = new CipherWorkers()
-  fastify.addHook('onClose', () => cipherWorkers.close())
+  // Streamed payloads are encrypted on worker threads, so AES overlaps with socket I/O. Started
+  // when the server listens (tests that only inject start them lazily, if at all).
+  const cipherWorkers = opts.cipherThreads >= 0 ? new CipherWorkers(opts.cipherThreads) : undefined
+  if (cipherWorkers) {
+    fastify.addHook('onListen', async () => cipherWorkers.warm())
+    fastify.addHook('onClose', () => cipherWorkers.close())
+  }
 
   fastify.addHook('onError', async (_request, _reply, error) => {
     fastify.metrics.encryptErrors.inc({ reason: error.code ?? 'CMS_INTERNAL' })
