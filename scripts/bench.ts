@@ -13,7 +13,7 @@
  */
 import autocannon from 'autocannon'
 import { execFile, execFileSync, fork, spawn } from 'node:child_process'
-import { createWriteStream, openSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, createWriteStream, openSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -93,9 +93,11 @@ async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result
 function streamFile(port: number, file: string, chunked: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
+    const input = chunked ? openSync(file, 'r') : 'ignore'
     const child = spawn('curl', ['-sS', '-f', '-o', '/dev/null', '-X', 'POST', '-T', chunked ? '-' : file,
       '-H', `authorization: ${HEADERS.authorization}`, '-H', 'content-type: application/octet-stream', `http://127.0.0.1:${port}/encryptors/large/encrypt`],
-    { stdio: [chunked ? openSync(file, 'r') : 'ignore', 'ignore', 'inherit'] })
+    { stdio: [input, 'ignore', 'inherit'] })
+    if (typeof input === 'number') closeSync(input) // curl has its own copy
     child.on('error', reject)
     child.on('exit', (code) => (code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`curl exited ${code}`))))
   })

@@ -7,7 +7,9 @@
  *             key the receiver holds at that moment. RSS sampled every second.
  *   3. storm: SOAK_STORM_SECONDS (20) of clients that send part of an upload and disconnect,
  *             with the mix at half rate alongside; the mix must not notice.
- * Exits 1 on any error, failed decrypt, or RSS growth over SOAK_MAX_RSS_GROWTH_MB (32) in the soak.
+ * Exits 1 on any error, on a failed decrypt, or when memory grows during the soak: RSS by more than
+ * SOAK_MAX_RSS_GROWTH_MB (64), or the V8 heap's post-collection floor by more than
+ * SOAK_MAX_HEAP_GROWTH_MB (16). RSS alone follows V8 resizing its heap; the heap floor is what a leak moves.
  */
 import autocannon from 'autocannon'
 import { execFile } from 'node:child_process'
@@ -21,7 +23,8 @@ const PROBE_SECONDS = Number(process.env.SOAK_PROBE_SECONDS ?? 10)
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
 const STORM_SECONDS = Number(process.env.SOAK_STORM_SECONDS ?? 20)
 const RATE = Number(process.env.SOAK_RATE ?? 0.8)
-const MAX_RSS_GROWTH_MB = Number(process.env.SOAK_MAX_RSS_GROWTH_MB ?? 32)
+const MAX_RSS_GROWTH_MB = Number(process.env.SOAK_MAX_RSS_GROWTH_MB ?? 64)
+const MAX_HEAP_GROWTH_MB = Number(process.env.SOAK_MAX_HEAP_GROWTH_MB ?? 16)
 const KB = 1024
 const run = promisify(execFile)
 
@@ -59,11 +62,16 @@ const summary = (r: autocannon.Result) => ({
   p999: (r.latency as unknown as Record<string, number>).p99_9, max: r.latency.max, errors: r.errors + r.timeouts + r.non2xx,
 })
 
-/** Every second: the service's RSS. */
-function sampleRss() {
-  const samples: number[] = []
-  const timer = setInterval(() => samples.push(rssMB(service.pid)), 1000)
-  return { samples, stop: () => clearInterval(timer) }
+/** Every second: the service's RSS (from /proc) and V8 heap in use (from its /metrics). */
+function sampleMemory() {
+  const samples: number[] = [], heap: number[] = []
+  const timer = setInterval(() => {
+    samples.push(rssMB(service.pid))
+    fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKENS.monitor}` } })
+      .then((r) => r.text())
+      .then((text) => heap.push(Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 1024 / 1024), () => undefined)
+  }, 1000)
+  return { samples, heap, stop: () => clearInterval(timer) }
 }
 
 /**
@@ -140,7 +148,7 @@ const probe = summary(await load(PROBE_SECONDS))
 console.log(`max: ${probe.reqPerSec} req/s unthrottled (${probe.requests} requests, p99 ${probe.p99} ms, ${probe.errors} errors)`)
 
 const target = probe.reqPerSec * RATE
-const rss = sampleRss()
+const rss = sampleMemory()
 const renewing = renewals()
 const probing = prober(renewing.state)
 const soak = summary(await load(SOAK_SECONDS, target))
@@ -152,10 +160,16 @@ const steady = rss.samples.slice(Math.min(10, Math.floor(rss.samples.length / 4)
 // RSS saw-tooths with garbage collection: compare the mean of the first and the last ten samples.
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
 const rssGrowth = mean(steady.slice(-10)) - mean(steady.slice(0, 10))
+// The heap's floor (its lowest sample in a window, just after a collection) rises only with live data.
+const heapSteady = rss.heap.slice(Math.min(10, Math.floor(rss.heap.length / 4))).filter((x) => !Number.isNaN(x))
+const third = Math.floor(heapSteady.length / 3)
+const heapFloorStart = Math.min(...heapSteady.slice(0, third)), heapFloorEnd = Math.min(...heapSteady.slice(-third))
+const heapGrowth = heapFloorEnd - heapFloorStart
 console.log(`soak: ${SOAK_SECONDS} s at ${f(target)} req/s (${RATE} × max): ${soak.requests} requests, ${soak.reqPerSec} req/s, p50 ${soak.p50} ms, p99 ${soak.p99} ms, p99.9 ${soak.p999} ms, max ${soak.max} ms, ${soak.errors} errors`)
 console.log(`  renewals: ${renewalResult.steps} steps, ${renewalResult.completed} add-alias renewals completed`)
 console.log(`  probes: ${probed.decrypted}/${probed.sent} decrypted by OpenSSL with the key the receiver held`)
 console.log(`  RSS: ${f(rss.samples[0]!)} MB at 1 s, ${f(steady[0]!)} MB at ${rss.samples.length - steady.length + 1} s, ${f(steady[steady.length - 1]!)} MB at the end, max ${f(Math.max(...rss.samples))} MB; growth ${f(rssGrowth, 1)} MB (mean of the last 10 s vs the first 10 s), trend ${f(slope(steady), 2)} MB/min`)
+console.log(`  V8 heap floor: ${f(heapFloorStart, 1)} MB in the first third, ${f(heapFloorEnd, 1)} MB in the last (growth ${f(heapGrowth, 1)} MB)`)
 
 const before = rssMB(service.pid)
 const storming = storm(20)
@@ -172,8 +186,9 @@ const failures = [
   ...(during.errors ? [`${during.errors} errors beside the storm`] : []),
   ...probed.failures.slice(0, 5),
   ...(rssGrowth > MAX_RSS_GROWTH_MB ? [`RSS grew ${f(rssGrowth, 1)} MB (> ${MAX_RSS_GROWTH_MB})`] : []),
+  ...(heapGrowth > MAX_HEAP_GROWTH_MB ? [`the heap floor grew ${f(heapGrowth, 1)} MB (> ${MAX_HEAP_GROWTH_MB})`] : []),
   ...(health.status !== 200 ? [`not ready after the storm: ${health.status}`] : []),
 ]
-console.log(JSON.stringify({ probe, target, soak, renewals: renewalResult, probes: { sent: probed.sent, decrypted: probed.decrypted }, rss: { samples: rss.samples, growthMB: rssGrowth }, storm: { aborted, during, rssBefore: before, rssAtEnd: afterStorm, rssAfter10s: after } }))
+console.log(JSON.stringify({ probe, target, soak, renewals: renewalResult, probes: { sent: probed.sent, decrypted: probed.decrypted }, rss: { samples: rss.samples, growthMB: rssGrowth }, heap: { samples: rss.heap, floorStartMB: heapFloorStart, floorEndMB: heapFloorEnd }, storm: { aborted, during, rssBefore: before, rssAtEnd: afterStorm, rssAfter10s: after } }))
 for (const failure of failures) console.log(`FAIL ${failure}`)
 process.exit(failures.length ? 1 : 0)
