@@ -1,0 +1,80 @@
+import t from 'tap'
+import { ROLES, type Role } from '../../src/auth/tokens.js'
+import { auth, buildTestApp } from '../helpers/app.js'
+import { generateOpenApiObject } from '../helpers/openapi.js'
+import { issueCertificate } from '../helpers/pki.js'
+import { startRenewal } from '../helpers/renewals.js'
+import { assertProblem, putCertificate, putEncryptor, snapshot } from '../helpers/requests.js'
+
+const ADMIN: Role[] = ['tenant-admin'], DEVELOPER: Role[] = ['integration-developer'], FLOW: Role[] = ['integration-flow']
+const EVERYONE: Role[] = [...ROLES]
+
+/**
+ * Who may call what: the role model, written down independently of the routes. Tenant administrators
+ * change the keystore and run renewals, integration developers change encryptors (and take their
+ * renewal steps), integration flows only encrypt, monitors read. A route missing here fails the test.
+ */
+const ACCESS: Record<string, Role[] | 'public'> = {
+  'GET /health/live': 'public',
+  'GET /health/ready': 'public',
+  'GET /openapi.yaml': 'public',
+  'GET /metrics': 'public', // METRICS_REQUIRE_TOKEN=true puts it behind any token (test/ops)
+  'GET /keystore/entries': EVERYONE,
+  'GET /keystore/entries/{alias}': EVERYONE,
+  'GET /keystore/entries/{alias}/certificate': EVERYONE,
+  'PUT /keystore/entries/{alias}': ADMIN,
+  'DELETE /keystore/entries/{alias}': ADMIN,
+  'GET /encryptors': EVERYONE,
+  'GET /encryptors/{id}': EVERYONE,
+  'PUT /encryptors/{id}': DEVELOPER,
+  'DELETE /encryptors/{id}': DEVELOPER,
+  'POST /encryptors/{id}/aliases': DEVELOPER,
+  'DELETE /encryptors/{id}/aliases/{alias}': DEVELOPER,
+  'POST /encryptors/{id}/encrypt': FLOW,
+  'POST /renewals': ADMIN,
+  'GET /renewals': EVERYONE,
+  'GET /renewals/{id}': EVERYONE,
+  'POST /renewals/{id}/steps/{step}': ['tenant-admin', 'integration-developer'],
+  'POST /renewals/{id}/abort': ADMIN,
+  'GET /audit': ['tenant-admin', 'monitor'],
+  'GET /audit/verify': ['tenant-admin', 'monitor'],
+}
+
+t.test('every route: no token and a bad token are 401, each wrong role is 403, and nothing changes', async (t) => {
+  const spec = await generateOpenApiObject() as { paths: Record<string, Record<string, unknown>> }
+  const operations = Object.entries(spec.paths).flatMap(([path, ops]) =>
+    Object.keys(ops).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => `${m.toUpperCase()} ${path}`))
+  t.same(operations.sort(), Object.keys(ACCESS).sort(), 'the table names every operation the service has')
+
+  const app = await buildTestApp(t)
+  const receiver = await issueCertificate('roles-receiver')
+  const next = await issueCertificate('roles-next', { notAfter: new Date(Date.now() + 800 * 86_400_000) })
+  await putCertificate(app, 'partner', receiver)
+  await putEncryptor(app, 'flow', { receiverAliases: ['partner'] })
+  const renewal = (await startRenewal(app, { procedure: 'exchange', encryptorId: 'flow', currentAlias: 'partner', certificate: next.pem })).json()
+  const audit = async () => (await app.inject({ method: 'GET', url: '/audit', headers: auth('monitor') })).json()
+  const before = { store: await snapshot(app), audit: await audit() }
+
+  // Real resources, so a permitted call would act on them: refusals must happen before any effect.
+  const url = (path: string) => path.replace('{alias}', 'partner').replace('{id}', path.startsWith('/renewals') ? renewal.id : 'flow')
+    .replace('{step}', 'exchange-certificate')
+  const send = (method: string, path: string, headers: Record<string, string>) => app.inject({
+    method: method as 'GET', url: url(path), headers: { 'content-type': 'application/json', ...headers }, payload: method === 'GET' ? undefined : '{}',
+  })
+
+  for (const [operation, access] of Object.entries(ACCESS)) {
+    const [method, path] = operation.split(' ') as [string, string]
+    if (access === 'public') {
+      const res = await app.inject({ method: method as 'GET', url: path })
+      t.equal(res.statusCode, 200, `${operation}: public`)
+      continue
+    }
+    assertProblem(t, await send(method, path, {}), 401, 'CMS_UNAUTHENTICATED', `${operation} without a token`)
+    assertProblem(t, await send(method, path, { authorization: 'Bearer not-a-token' }), 401, 'CMS_UNAUTHENTICATED', `${operation} with a bad token`)
+    assertProblem(t, await send(method, path, { authorization: 'Basic dXNlcjpwYXNz' }), 401, 'CMS_UNAUTHENTICATED', `${operation} with another scheme`)
+    for (const role of ROLES.filter((r) => !access.includes(r))) {
+      assertProblem(t, await send(method, path, auth(role)), 403, 'CMS_FORBIDDEN', `${operation} as ${role}`)
+    }
+  }
+  t.same({ store: await snapshot(app), audit: await audit() }, before, 'no refused call changed the keystore, the encryptors or the audit log')
+})
