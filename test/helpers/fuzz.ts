@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { CONTENT_ENCRYPTIONS, KEY_TRANSPORTS, RECIPIENT_IDENTIFIERS } from '../../src/cms/algorithms.js'
@@ -42,17 +43,25 @@ export async function encryptProperty(app: FastifyInstance, receivers: Record<st
   await fc.assert(fc.asyncProperty(
     fc.constantFrom(...CONTENT_ENCRYPTIONS), fc.constantFrom(...KEY_TRANSPORTS), fc.constantFrom(...RECIPIENT_IDENTIFIERS),
     fc.constantFrom(...OUTPUT_ENCODINGS), fc.subarray(aliases, { minLength: 1 }), fc.uint8Array({ minLength: 1, maxLength: 5000 }),
-    async (contentEncryption, keyTransport, recipientIdentifier, encoding, chosen, bytes) => {
+    // Streamed (chunked, no Content-Length) takes the cipher-thread path; repeats reach past one batch.
+    fc.record({ streamed: fc.boolean(), repeat: fc.constantFrom(1, 1, 1, 300), pieces: fc.integer({ min: 1, max: 7 }) }),
+    async (contentEncryption, keyTransport, recipientIdentifier, encoding, chosen, bytes, transfer) => {
       const id = `fuzz-${n++}`
       const put = await app.inject({ method: 'PUT', url: `/encryptors/${id}`, headers: auth('integration-developer'), payload: { receiverAliases: chosen, contentEncryption, keyTransport, recipientIdentifier, encoding } })
       if (put.statusCode !== 201) { failures.push(`${id}: PUT ${put.statusCode} ${put.body}`); return false }
-      const payload = Buffer.from(bytes)
-      const res = await encrypt(app, id, payload)
+      const payload = Buffer.concat(Array.from({ length: transfer.repeat }, () => Buffer.from(bytes)))
+      const step = Math.ceil(payload.length / transfer.pieces)
+      const res = transfer.streamed
+        ? await app.inject({
+          method: 'POST', url: `/encryptors/${id}/encrypt`, headers: { ...auth('integration-flow'), 'content-type': 'application/octet-stream' },
+          payload: Readable.from(Array.from({ length: transfer.pieces }, (_, k) => payload.subarray(k * step, (k + 1) * step)).filter((c) => c.length)),
+        })
+        : await encrypt(app, id, payload)
       if (res.statusCode !== 200) { failures.push(`${id}: encrypt ${res.statusCode} ${res.body.slice(0, 200)}`); return false }
       for (const alias of chosen) {
         const plain = await opensslDecrypt(res.rawPayload, receivers[alias]!, encoding).catch((e: Error) => e)
         if (!(plain instanceof Buffer) || !plain.equals(payload)) {
-          failures.push(`${id} ${contentEncryption}/${keyTransport}/${recipientIdentifier}/${encoding}: ${alias} cannot decrypt`)
+          failures.push(`${id} ${contentEncryption}/${keyTransport}/${recipientIdentifier}/${encoding}, ${payload.length} bytes${transfer.streamed ? ' streamed' : ''}: ${alias} cannot decrypt`)
           return false
         }
       }
