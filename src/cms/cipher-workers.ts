@@ -117,7 +117,9 @@ export class CipherWorkers {
 export class OffloadedCipher {
   constructor(private readonly thread: CipherThread, private readonly id: number, spec: CipherSpec) {
     thread.begin(id)
+    // The key travels in a transferred copy (gone from this thread once posted); the spec's copy is wiped.
     const key = new Uint8Array(spec.key).buffer, iv = new Uint8Array(spec.iv).buffer
+    spec.key.fill(0)
     this.post({ op: 'start', id, cipher: spec.cipher, key, iv, authTagLength: spec.authTagLength }, [key])
   }
 
