@@ -4,7 +4,7 @@
  *   2. soak:  the same mix held at SOAK_RATE (0.8) × max for SOAK_SECONDS (60), while a renewal
  *             (add-alias, one step every 2 s, a new one when it completes) runs on the encryptor the
  *             mix encrypts for, and a prober encrypts every 250 ms and decrypts with OpenSSL using the
- *             key the receiver holds at that moment. RSS sampled every second.
+ *             key the receiver holds at that moment. RSS and V8 heap sampled every second.
  *   3. storm: SOAK_STORM_SECONDS (20) of clients that send part of an upload and disconnect,
  *             with the mix at half rate alongside; the mix must not notice.
  * Exits 1 on any error, on a failed decrypt, or when memory grows during the soak: RSS by more than
