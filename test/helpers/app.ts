@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { createApp } from '../../src/app.js'
@@ -61,13 +62,24 @@ export async function freshDatabaseUrl(t: Test): Promise<string> {
 }
 
 /** Builds the app on a fresh store (SQLite in a temporary directory, or a new PostgreSQL database); closed in teardown. */
-export async function buildTestApp(t: Test, overrides: Partial<Record<keyof Config, string>> = {}): Promise<FastifyInstance> {
+export async function buildTestApp(
+  t: Test, overrides: Partial<Record<keyof Config, string>> = {}, logger: FastifyServerOptions['logger'] = false,
+): Promise<FastifyInstance> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cms-test-data-'))
   const databaseUrl = await freshDatabaseUrl(t)
-  const app = await createApp(testConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, ...overrides }), { tokens: testTokens(), logger: false })
+  const app = await createApp(testConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, ...overrides }), { tokens: testTokens(), logger })
   t.teardown(async () => {
     await app.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
   return app
+}
+
+/** buildTestApp with its log kept in memory at `level`, for tests that search what was logged. */
+export async function buildLoggedTestApp(t: Test, level: 'info' | 'debug', overrides: Partial<Record<keyof Config, string>> = {}) {
+  let log = ''
+  const stream = new PassThrough()
+  stream.on('data', (d: Buffer) => { log += d.toString() })
+  const app = await buildTestApp(t, { LOG_LEVEL: level, ...overrides }, { level, stream })
+  return { app, log: () => log }
 }

@@ -1,14 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
-import { createApp } from '../../src/app.js'
-import { auth, freshDatabaseUrl, testConfig, testTokens, TOKENS } from '../helpers/app.js'
+import { auth, buildLoggedTestApp, TOKENS } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { encrypt, putCertificate, putEncryptor } from '../helpers/requests.js'
@@ -38,13 +33,7 @@ function rawRequest(port: number, head: string, body: Buffer, then: 'destroy' | 
 const head = (lines: string[]) => ['POST /encryptors/storm/encrypt HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${TOKENS['integration-flow']}`, ...lines].join('\r\n')
 
 t.test('lying Content-Lengths and a storm of clients that disconnect mid-upload: no 5xx, nothing logged as an error, memory released', async (t) => {
-  let log = ''
-  const stream = new PassThrough()
-  stream.on('data', (d: Buffer) => { log += d.toString() })
-  const dir = mkdtempSync(join(tmpdir(), 'cms-storm-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const app = await createApp(testConfig({ DATA_DIR: dir, DATABASE_URL: await freshDatabaseUrl(t), MAX_PAYLOAD_BYTES: String(64 * MB) }), { tokens: testTokens(), logger: { level: 'info', stream } })
-  t.teardown(() => app.close())
+  const { app, log } = await buildLoggedTestApp(t, 'info', { MAX_PAYLOAD_BYTES: String(64 * MB) })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.address() as { port: number }).port
   const receiver = await issueCertificate('storm-receiver')
@@ -99,7 +88,7 @@ t.test('lying Content-Lengths and a storm of clients that disconnect mid-upload:
   t.comment(`400 aborted uploads (≈400 MB sent): heap+external ${growth.toFixed(1)} MB growth, RSS ${(before.rss / MB).toFixed(0)} → ${(after.rss / MB).toFixed(0)} MB`)
   t.ok(growth < 16, `memory is released after 400 aborted uploads (growth ${growth.toFixed(1)} MB)`)
 
-  const lines = log.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg?: string; res?: { statusCode?: number } })
+  const lines = log().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg?: string; res?: { statusCode?: number } })
   t.same(lines.filter((l) => l.level >= 50), [], 'nothing was logged at error level')
   t.same(lines.filter((l) => (l.res?.statusCode ?? 0) >= 500), [], 'no request was logged with a 5xx')
   const metrics = (await app.inject({ method: 'GET', url: '/metrics', headers: auth('monitor') })).body

@@ -1,22 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import t from 'tap'
-import { createApp } from '../../src/app.js'
-import { auth, freshDatabaseUrl, testConfig, testTokens, TOKENS } from '../helpers/app.js'
+import { auth, buildLoggedTestApp, TOKENS } from '../helpers/app.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal, takeStep } from '../helpers/renewals.js'
 import { encrypt, putCertificate, putEncryptor } from '../helpers/requests.js'
 
 t.test('no payload, token, certificate or private key reaches the logs, at debug level, through a full scenario', async (t) => {
-  let log = ''
-  const stream = new PassThrough()
-  stream.on('data', (d: Buffer) => { log += d.toString() })
-  const dir = mkdtempSync(join(tmpdir(), 'cms-logs-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const app = await createApp(testConfig({ DATA_DIR: dir, DATABASE_URL: await freshDatabaseUrl(t), LOG_LEVEL: 'debug' }), { tokens: testTokens(), logger: { level: 'debug', stream } })
-  t.teardown(() => app.close())
+  const { app, log } = await buildLoggedTestApp(t, 'debug')
 
   const receiver = await issueCertificate('logged-receiver')
   const next = await issueCertificate('logged-next', { notAfter: new Date(Date.now() + 800 * 86_400_000) })
@@ -32,12 +21,12 @@ t.test('no payload, token, certificate or private key reaches the logs, at debug
   const renewal = (await startRenewal(app, { procedure: 'exchange', encryptorId: 'flow', currentAlias: 'r', certificate: next.pem })).json()
   await takeStep(app, renewal.id, 'exchange-certificate', 'tenant-admin', 'receiver confirmed')
 
-  t.ok(log.length > 1000, 'the scenario was logged')
-  t.match(log, /certificate stored/)
+  t.ok(log().length > 1000, 'the scenario was logged')
+  t.match(log(), /certificate stored/)
   const pemBody = (pem: string) => pem.split('\n').filter((l) => l && !l.startsWith('-----'))
   const forbidden = [
     PAYLOAD, 'wrong-token-value-123', ...Object.values(TOKENS),
     'BEGIN CERTIFICATE', 'PRIVATE KEY', ...pemBody(receiver.pem), ...pemBody(next.pem), ...pemBody(receiver.keyPem),
   ]
-  t.same(forbidden.filter((secret) => log.includes(secret)), [], 'nothing secret in the log')
+  t.same(forbidden.filter((secret) => log().includes(secret)), [], 'nothing secret in the log')
 })
