@@ -56,6 +56,10 @@ t.test('lying Content-Lengths and a storm of clients that disconnect mid-upload:
   const both = await rawRequest(port, head(['Content-Length: 5', 'Transfer-Encoding: chunked']), Buffer.from('5\r\nhello\r\n0\r\n\r\n'), 'read')
   t.match(both, /^HTTP\/1\.1 400[^]*"code":"CMS_MALFORMED_HTTP"/, 'Content-Length with Transfer-Encoding is a 400 problem')
 
+  // Headers past Node's 16 KiB limit: 431 from the catalogue, not Fastify's own JSON.
+  const flood = await rawRequest(port, head(['Content-Length: 1', `X-Padding: ${'p'.repeat(20_000)}`]), Buffer.from('x'), 'read')
+  t.match(flood, /^HTTP\/1\.1 431[^]*content-type: application\/problem\+json[^]*"code":"CMS_HEADERS_TOO_LARGE"/i, 'a header flood is a 431 problem')
+
   // The storm: clients that send part of a buffered or streamed body and disconnect.
   const storm = async (rounds: number) => {
     const junk = randomBytes(2 * MB)
