@@ -28,17 +28,32 @@ const SCALING_SECONDS = QUICK ? 1 : 3
 const MB = 1024 * 1024
 
 async function startFloor(): Promise<number> {
-  const child = fork('scripts/floor-server.ts', { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork('scripts/floor-server.ts', {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
   children.push(child)
   return new Promise((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)))
 }
 
-interface Load { reqPerSec: number; p50: number; p99: number; errors: number }
+interface Load {
+  reqPerSec: number
+  p50: number
+  p99: number
+  errors: number
+}
 const HEADERS = { authorization: `Bearer ${TOKENS.flow}`, 'content-type': 'application/octet-stream' }
 
 // `wrk --version` exits 1 after printing its usage; only a missing binary (ENOENT) means no wrk.
-const hasWrk = (() => { try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); return true } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ENOENT' } })()
-  && process.env.BENCH_CLIENT !== 'autocannon'
+const hasWrk =
+  (() => {
+    try {
+      execFileSync('wrk', ['--version'], { stdio: 'ignore' })
+      return true
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code !== 'ENOENT'
+    }
+  })() && process.env.BENCH_CLIENT !== 'autocannon'
 const CLIENT = hasWrk ? 'wrk' : 'autocannon'
 
 async function load(url: string, body: Buffer, seconds = SECONDS, connections = 50): Promise<Load> {
@@ -48,41 +63,66 @@ async function load(url: string, body: Buffer, seconds = SECONDS, connections = 
   }
   await autocannon({ url, method: 'POST', headers: HEADERS, body, connections, duration: WARMUP })
   const r = await autocannon({ url, method: 'POST', headers: HEADERS, body, connections, duration: seconds })
-  return { reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx }
+  return {
+    reqPerSec: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx,
+  }
 }
 
 /** wrk on one thread (the other core is the service's), POSTing `body`; parses its --latency report. */
 async function wrk(url: string, body: Buffer, seconds: number, connections: number): Promise<Load> {
-  const bodyFile = join(dir, 'wrk-body'), script = join(dir, 'wrk-post.lua')
+  const bodyFile = join(dir, 'wrk-body'),
+    script = join(dir, 'wrk-post.lua')
   writeFileSync(bodyFile, body)
-  writeFileSync(script, [
-    'wrk.method = "POST"',
-    `local f = io.open(${JSON.stringify(bodyFile)}, "rb"); wrk.body = f:read("*a"); f:close()`,
-    ...Object.entries(HEADERS).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
-  ].join('\n'))
-  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => execFile('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url],
-    (err, stdout) => (err ? reject(err) : resolve({ stdout }))))
+  writeFileSync(
+    script,
+    [
+      'wrk.method = "POST"',
+      `local f = io.open(${JSON.stringify(bodyFile)}, "rb"); wrk.body = f:read("*a"); f:close()`,
+      ...Object.entries(HEADERS).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+    ].join('\n'),
+  )
+  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+    execFile('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], (err, stdout) =>
+      err ? reject(err) : resolve({ stdout }),
+    ),
+  )
   const ms = (label: string) => {
     const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout)
     if (!m) return NaN
     return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
   }
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
     (socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0)
-  return { reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN), p50: ms('50'), p99: ms('99'), errors }
+  return {
+    reqPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN),
+    p50: ms('50'),
+    p99: ms('99'),
+    errors,
+  }
 }
 
 /** Peak RSS of `pid` above `baseline` while `work` runs (sampled every 20 ms from /proc). */
-async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; baselineMB: number; peakGrowthMB: number }> {
+async function peakRss<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; baselineMB: number; peakGrowthMB: number }> {
   const rss = () => rssMB(pid)
   const baselineMB = rss()
   let peak = baselineMB
-  const timer = setInterval(() => { peak = Math.max(peak, rss()) }, 20)
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rss())
+  }, 20)
   try {
     const result = await work()
     return { result, baselineMB, peakGrowthMB: peak - baselineMB }
-  } finally { clearInterval(timer) }
+  } finally {
+    clearInterval(timer)
+  }
 }
 
 /**
@@ -94,23 +134,56 @@ function streamFile(port: number, file: string, chunked: boolean): Promise<numbe
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const input = chunked ? openSync(file, 'r') : 'ignore'
-    const child = spawn('curl', ['-sS', '-f', '-o', '/dev/null', '-X', 'POST', '-T', chunked ? '-' : file,
-      '-H', `authorization: ${HEADERS.authorization}`, '-H', 'content-type: application/octet-stream', `http://127.0.0.1:${port}/encryptors/large/encrypt`],
-    { stdio: [input, 'ignore', 'inherit'] })
+    const child = spawn(
+      'curl',
+      [
+        '-sS',
+        '-f',
+        '-o',
+        '/dev/null',
+        '-X',
+        'POST',
+        '-T',
+        chunked ? '-' : file,
+        '-H',
+        `authorization: ${HEADERS.authorization}`,
+        '-H',
+        'content-type: application/octet-stream',
+        `http://127.0.0.1:${port}/encryptors/large/encrypt`,
+      ],
+      { stdio: [input, 'ignore', 'inherit'] },
+    )
     if (typeof input === 'number') closeSync(input) // curl has its own copy
     child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`curl exited ${code}`))))
+    child.on('exit', (code) =>
+      code === 0 ? resolve((performance.now() - started) / 1000) : reject(new Error(`curl exited ${code}`)),
+    )
   })
 }
 
 async function opensslStream(file: string, recipients: string[]): Promise<{ seconds: number; peakRssMB: number }> {
   const started = performance.now()
-  const child = spawn('openssl', ['cms', '-encrypt', '-stream', '-binary', '-aes256', '-outform', 'DER', '-in', file, '-out', '/dev/null', ...recipients])
+  const child = spawn('openssl', [
+    'cms',
+    '-encrypt',
+    '-stream',
+    '-binary',
+    '-aes256',
+    '-outform',
+    'DER',
+    '-in',
+    file,
+    '-out',
+    '/dev/null',
+    ...recipients,
+  ])
   let peak = 0
   const timer = setInterval(() => {
     peak = Math.max(peak, rssMB(child.pid!))
   }, 20)
-  await new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`openssl exited ${code}`)))))
+  await new Promise((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`openssl exited ${code}`)))),
+  )
   clearInterval(timer)
   return { seconds: (performance.now() - started) / 1000, peakRssMB: peak }
 }
@@ -120,14 +193,24 @@ const service = await startService()
 const floorPort = await startFloor()
 const rsa = Array.from({ length: 10 }, (_, i) => certificate(`rsa${i}`, 'rsa'))
 const ec = [certificate('ec0', 'ec'), certificate('ec1', 'ec')]
-for (const c of [...rsa, ...ec]) await call(service.port, 'PUT', `/keystore/entries/${c.name}`, TOKENS.admin, c.pem, 'application/x-pem-file')
+for (const c of [...rsa, ...ec])
+  await call(service.port, 'PUT', `/keystore/entries/${c.name}`, TOKENS.admin, c.pem, 'application/x-pem-file')
 const encryptor = async (id: string, aliases: string[]) =>
-  call(service.port, 'PUT', `/encryptors/${id}`, TOKENS.dev, JSON.stringify({ receiverAliases: aliases }), 'application/json')
+  call(
+    service.port,
+    'PUT',
+    `/encryptors/${id}`,
+    TOKENS.dev,
+    JSON.stringify({ receiverAliases: aliases }),
+    'application/json',
+  )
 const encryptUrl = (id: string) => `http://127.0.0.1:${service.port}/encryptors/${id}/encrypt`
 
 // ── small ────────────────────────────────────────────────────────────────────
 const small: Array<Record<string, unknown>> = []
-console.log(`small messages: ${CLIENT}, 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ${cpus().length} cores, service LOG_LEVEL ${process.env.LOG_LEVEL ?? 'info'}`)
+console.log(
+  `small messages: ${CLIENT}, 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ${cpus().length} cores, service LOG_LEVEL ${process.env.LOG_LEVEL ?? 'info'}`,
+)
 console.log('  payload  recipients        req/s   p50 ms  p99 ms  errors   floor req/s  ratio')
 for (const kb of QUICK ? [1] : [1, 10, 50]) {
   const body = Buffer.alloc(kb * 1024, 0x61)
@@ -144,7 +227,9 @@ for (const kb of QUICK ? [1] : [1, 10, 50]) {
     const r = await load(encryptUrl(id), body)
     const ratio = r.reqPerSec / floor.reqPerSec
     small.push({ payloadKB: kb, recipients: label, ...r, floorReqPerSec: floor.reqPerSec, ratio })
-    console.log(`  ${`${kb} KB`.padStart(7)}  ${label.padEnd(13)} ${f(r.reqPerSec).padStart(8)}  ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)}  ${String(r.errors).padStart(6)}  ${f(floor.reqPerSec).padStart(12)}  ${f(ratio, 3)}`)
+    console.log(
+      `  ${`${kb} KB`.padStart(7)}  ${label.padEnd(13)} ${f(r.reqPerSec).padStart(8)}  ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)}  ${String(r.errors).padStart(6)}  ${f(floor.reqPerSec).padStart(12)}  ${f(ratio, 3)}`,
+    )
   }
 }
 
@@ -159,9 +244,20 @@ for (const size of LARGE_MB) {
   const openssl = await opensslStream(file, [rsa[0]!.crt, ec[0]!.crt])
   for (const chunked of [true, false]) {
     const { result: seconds, peakGrowthMB } = await peakRss(service.pid, () => streamFile(service.port, file, chunked))
-    const mbPerSec = size / seconds, opensslMbPerSec = size / openssl.seconds
-    large.push({ megabytes: size, input: chunked ? 'chunked' : 'content-length', mbPerSec, serviceRssGrowthMB: peakGrowthMB, opensslMbPerSec, opensslPeakRssMB: openssl.peakRssMB, ratio: mbPerSec / opensslMbPerSec })
-    console.log(`  ${`${size} MB`.padStart(7)}  ${(chunked ? 'chunked' : 'Content-Length').padEnd(15)} ${f(mbPerSec).padStart(12)}  ${f(peakGrowthMB).padStart(13)}   ${f(opensslMbPerSec).padStart(12)}  ${f(openssl.peakRssMB).padStart(14)}  ${f(mbPerSec / opensslMbPerSec, 2)}`)
+    const mbPerSec = size / seconds,
+      opensslMbPerSec = size / openssl.seconds
+    large.push({
+      megabytes: size,
+      input: chunked ? 'chunked' : 'content-length',
+      mbPerSec,
+      serviceRssGrowthMB: peakGrowthMB,
+      opensslMbPerSec,
+      opensslPeakRssMB: openssl.peakRssMB,
+      ratio: mbPerSec / opensslMbPerSec,
+    })
+    console.log(
+      `  ${`${size} MB`.padStart(7)}  ${(chunked ? 'chunked' : 'Content-Length').padEnd(15)} ${f(mbPerSec).padStart(12)}  ${f(peakGrowthMB).padStart(13)}   ${f(opensslMbPerSec).padStart(12)}  ${f(openssl.peakRssMB).padStart(14)}  ${f(mbPerSec / opensslMbPerSec, 2)}`,
+    )
   }
   rmSync(file)
 }
@@ -171,7 +267,10 @@ console.log(`scaling: 10 connections, ${SCALING_SECONDS} s each; µs per message
 const byRecipients: Array<{ recipients: number; usPerMessage: number }> = []
 for (let n = 1; n <= (QUICK ? 2 : 10); n++) {
   const id = `scale-${n}`
-  await encryptor(id, rsa.slice(0, n).map((c) => c.name))
+  await encryptor(
+    id,
+    rsa.slice(0, n).map((c) => c.name),
+  )
   const r = await load(encryptUrl(id), Buffer.alloc(1024, 0x61), SCALING_SECONDS, 10)
   byRecipients.push({ recipients: n, usPerMessage: 1e6 / r.reqPerSec })
 }
@@ -182,16 +281,34 @@ for (const kb of QUICK ? [1, 64] : [1, 16, 64, 256, 1024]) {
 }
 /** Least-squares slope and R² of y over x: linear cost shows as R² near 1. */
 function fit(points: Array<[number, number]>) {
-  const n = points.length, mx = points.reduce((s, p) => s + p[0], 0) / n, my = points.reduce((s, p) => s + p[1], 0) / n
-  const sxy = points.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0), sxx = points.reduce((s, p) => s + (p[0] - mx) ** 2, 0)
-  const slope = sxy / sxx, intercept = my - slope * mx
-  const ssr = points.reduce((s, p) => s + (p[1] - (intercept + slope * p[0])) ** 2, 0), sst = points.reduce((s, p) => s + (p[1] - my) ** 2, 0)
+  const n = points.length,
+    mx = points.reduce((s, p) => s + p[0], 0) / n,
+    my = points.reduce((s, p) => s + p[1], 0) / n
+  const sxy = points.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0),
+    sxx = points.reduce((s, p) => s + (p[0] - mx) ** 2, 0)
+  const slope = sxy / sxx,
+    intercept = my - slope * mx
+  const ssr = points.reduce((s, p) => s + (p[1] - (intercept + slope * p[0])) ** 2, 0),
+    sst = points.reduce((s, p) => s + (p[1] - my) ** 2, 0)
   return { slope, intercept, r2: 1 - ssr / sst }
 }
 const recipientFit = fit(byRecipients.map((p) => [p.recipients, p.usPerMessage]))
 const sizeFit = fit(bySize.map((p) => [p.payloadKB, p.usPerMessage]))
-console.log(`  per recipient: ${byRecipients.map((p) => `${p.recipients}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(recipientFit.slope)} µs per recipient (R² ${f(recipientFit.r2, 3)})`)
-console.log(`  per size (KB): ${bySize.map((p) => `${p.payloadKB}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(sizeFit.slope, 2)} µs per KB (R² ${f(sizeFit.r2, 3)})`)
+console.log(
+  `  per recipient: ${byRecipients.map((p) => `${p.recipients}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(recipientFit.slope)} µs per recipient (R² ${f(recipientFit.r2, 3)})`,
+)
+console.log(
+  `  per size (KB): ${bySize.map((p) => `${p.payloadKB}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(sizeFit.slope, 2)} µs per KB (R² ${f(sizeFit.r2, 3)})`,
+)
 
-console.log(JSON.stringify({ node: process.version, cores: cpus().length, client: CLIENT, small, large, scaling: { byRecipients, recipientFit, bySize, sizeFit } }))
+console.log(
+  JSON.stringify({
+    node: process.version,
+    cores: cpus().length,
+    client: CLIENT,
+    small,
+    large,
+    scaling: { byRecipients, recipientFit, bySize, sizeFit },
+  }),
+)
 process.exit(0)

@@ -22,16 +22,31 @@ const dir = mkdtempSync(join(tmpdir(), 'cms-docs-'))
 const app = await createApp(testConfig({ DATA_DIR: dir }), { tokens: testTokens(), logger: false })
 await app.listen({ host: '127.0.0.1', port: 0 })
 const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/docs/`
-const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', `--user-data-dir=${join(dir, 'profile')}`, '--virtual-time-budget=10000']
+const flags = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  `--user-data-dir=${join(dir, 'profile')}`,
+  '--virtual-time-budget=10000',
+]
 try {
   const screenshot = join(process.cwd(), 'docs', 'swagger-ui.png')
   await run(CHROMIUM, [...flags, '--window-size=1280,2600', `--screenshot=${screenshot}`, url], { timeout: 60_000 })
   // The rendered DOM, to check that Swagger UI listed the operations (not just an empty shell).
   const { stdout: dom } = await run(CHROMIUM, [...flags, '--dump-dom', url], { timeout: 60_000, maxBuffer: 64 << 20 })
   const operations = (dom.match(/class="opblock-summary-path"/g) ?? []).length
-  const expected = Object.values((app.swagger() as { paths: Record<string, object> }).paths).reduce((n, ops) => n + Object.keys(ops).length, 0)
-  console.log(`/docs lists ${operations} of ${expected} operations; screenshot ${screenshot} (${statSync(screenshot).size} bytes)`)
+  const expected = Object.values((app.swagger() as { paths: Record<string, object> }).paths).reduce(
+    (n, ops) => n + Object.keys(ops).length,
+    0,
+  )
+  console.log(
+    `/docs lists ${operations} of ${expected} operations; screenshot ${screenshot} (${statSync(screenshot).size} bytes)`,
+  )
   if (operations !== expected) process.exitCode = 1
 } finally {
   await app.close()

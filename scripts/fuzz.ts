@@ -22,12 +22,21 @@ try {
   let started = performance.now()
   const valid = await issueCertificate('fuzz-valid')
   failures = await uploadProperty(app, valid.der, uploads, seed).catch((e: Error) => [e.message.split('\n')[0]!])
-  console.log(`uploads: ${uploads} cases, seed ${seed}, ${failures.length} failures, ${((performance.now() - started) / 1000).toFixed(1)} s`)
-  const receivers = { rsa: await issueCertificate('fuzz-rsa'), ec: await issueCertificate('fuzz-ec', { key: 'ec-p384' }) }
+  console.log(
+    `uploads: ${uploads} cases, seed ${seed}, ${failures.length} failures, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  )
+  const receivers = {
+    rsa: await issueCertificate('fuzz-rsa'),
+    ec: await issueCertificate('fuzz-ec', { key: 'ec-p384' }),
+  }
   for (const [alias, cert] of Object.entries(receivers)) await putCertificate(app, alias, cert)
   started = performance.now()
-  const encryptFailures = await encryptProperty(app, receivers, encrypts, seed).catch((e: Error) => [e.message.split('\n')[0]!])
-  console.log(`encrypts: ${encrypts} cases, seed ${seed}, ${encryptFailures.length} failures, ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  const encryptFailures = await encryptProperty(app, receivers, encrypts, seed).catch((e: Error) => [
+    e.message.split('\n')[0]!,
+  ])
+  console.log(
+    `encrypts: ${encrypts} cases, seed ${seed}, ${encryptFailures.length} failures, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  )
   failures.push(...encryptFailures)
 } finally {
   await app.close()

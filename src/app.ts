@@ -39,16 +39,22 @@ class OneLinePerRequest extends LogController {
 
 /** Root options: these cannot be set from inside a plugin. */
 export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = true): FastifyServerOptions {
-  const tls = config.TLS_CERT_FILE ? { https: { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } } : {}
+  const tls = config.TLS_CERT_FILE
+    ? { https: { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } }
+    : {}
   return {
     ...tls,
-    logger: logger === true
-      ? {
-        level: config.LOG_LEVEL,
-        // Never log credentials or certificates; payloads are never logged at all.
-        redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'body', 'certificate'], censor: '[redacted]' },
-      }
-      : logger,
+    logger:
+      logger === true
+        ? {
+            level: config.LOG_LEVEL,
+            // Never log credentials or certificates; payloads are never logged at all.
+            redact: {
+              paths: ['req.headers.authorization', 'req.headers.cookie', 'body', 'certificate'],
+              censor: '[redacted]',
+            },
+          }
+        : logger,
     // Aliases and ids may be 250 characters; Fastify's default of 100 would answer a bare 414.
     routerOptions: { maxParamLength: 300 },
     bodyLimit: config.BODY_LIMIT,
@@ -68,7 +74,13 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
  */
 function strictValidators(fastify: FastifyInstance) {
   const make = (coerceTypes: boolean | 'array') => {
-    const ajv = new Ajv.default({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
+    const ajv = new Ajv.default({
+      coerceTypes,
+      useDefaults: true,
+      removeAdditional: false,
+      allErrors: false,
+      strict: false,
+    })
     addFormats.default(ajv)
     return ajv
   }
@@ -90,7 +102,11 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(openapiPlugin)
   await fastify.register(servicesPlugin, { db: opts.db, databaseUrl: config.DATABASE_URL })
   await fastify.register(authPlugin, { tokens: opts.tokens })
-  await fastify.register(rateLimitPlugin, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, limitFlows: config.RATE_LIMIT_FLOWS })
+  await fastify.register(rateLimitPlugin, {
+    max: config.RATE_LIMIT_MAX,
+    windowMs: config.RATE_LIMIT_WINDOW_MS,
+    limitFlows: config.RATE_LIMIT_FLOWS,
+  })
   await fastify.register(metricsPlugin, { requireToken: config.METRICS_REQUIRE_TOKEN })
   await fastify.register(expiryWatchPlugin, { warningDays: config.EXPIRY_WARNING_DAYS })
   await fastify.register(swaggerUiPlugin)
@@ -99,7 +115,10 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(encryptorRoutes)
   await fastify.register(renewalRoutes)
   await fastify.register(auditRoutes)
-  await fastify.register(encryptRoutes, { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, cipherThreads: config.CIPHER_THREADS })
+  await fastify.register(encryptRoutes, {
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    cipherThreads: config.CIPHER_THREADS,
+  })
 }
 
 /** Opens the store, loads (or bootstraps) the tokens, and builds the app. */
@@ -121,7 +140,10 @@ export async function createApp(
   // Not encapsulated: the root instance (and tests) see the decorators.
   await fastify.register(fp(app), { config, db, tokens: tokens.registry })
   if (tokens.bootstrapFile) {
-    fastify.log.warn({ path: tokens.bootstrapFile }, 'new store: one token per role written to this file (mode 0600); read it once, store the tokens safely, then delete the file')
+    fastify.log.warn(
+      { path: tokens.bootstrapFile },
+      'new store: one token per role written to this file (mode 0600); read it once, store the tokens safely, then delete the file',
+    )
   }
   return fastify
 }

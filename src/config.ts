@@ -5,26 +5,90 @@ import { Type, type Static } from 'typebox'
 const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1', description: 'Interface to listen on.' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'TCP port.' }),
-  DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'Directory of the embedded SQLite store and the bootstrap token file.' }),
-  DATABASE_URL: Type.String({ default: '', description: 'PostgreSQL connection URL (postgres://user:pass@host:5432/db); empty for the embedded SQLite store in DATA_DIR.' }),
-  AUTH_TOKENS_FILE: Type.String({ default: '', description: 'JSON file of token hashes and roles; empty to use the tokens in the store (bootstrapped on first start).' }),
+  DATA_DIR: Type.String({
+    default: './data',
+    minLength: 1,
+    description: 'Directory of the embedded SQLite store and the bootstrap token file.',
+  }),
+  DATABASE_URL: Type.String({
+    default: '',
+    description:
+      'PostgreSQL connection URL (postgres://user:pass@host:5432/db); empty for the embedded SQLite store in DATA_DIR.',
+  }),
+  AUTH_TOKENS_FILE: Type.String({
+    default: '',
+    description:
+      'JSON file of token hashes and roles; empty to use the tokens in the store (bootstrapped on first start).',
+  }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level.' },
   ),
-  BODY_LIMIT: Type.Integer({ default: 1024 * 1024, minimum: 1024, description: 'Largest buffered request body (certificates, JSON), in bytes.' }),
-  MAX_PAYLOAD_BYTES: Type.Integer({ default: 2 * 1024 ** 3, minimum: 1, description: 'Largest payload the streaming encrypt endpoint accepts, in bytes.' }),
-  CIPHER_THREADS: Type.Integer({ default: 0, minimum: -1, maximum: 64, description: 'Worker threads that run the content cipher of streamed payloads, started when the server listens (0: one per core beyond the first, at least one; -1: none, encrypt on the main thread).' }),
-  EXPIRY_WARNING_DAYS: Type.Integer({ default: 30, minimum: 0, maximum: 3650, description: 'Certificates expiring within this many days are flagged, and logged at warn level once a day.' }),
-  METRICS_REQUIRE_TOKEN: Type.Boolean({ default: false, description: 'Require a bearer token (any role) on GET /metrics.' }),
-  RATE_LIMIT_MAX: Type.Integer({ default: 600, minimum: 0, description: 'Requests per token and RATE_LIMIT_WINDOW_MS (0: no limit).' }),
-  RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1000, description: 'Rate limit window, milliseconds.' }),
-  RATE_LIMIT_FLOWS: Type.Boolean({ default: false, description: 'Also rate-limit integration-flow tokens (the encrypt hot path).' }),
-  REQUEST_TIMEOUT_MS: Type.Integer({ default: 900_000, minimum: 0, description: 'Time to receive a whole request, milliseconds (large payloads need long; 0: none).' }),
-  IDLE_TIMEOUT_MS: Type.Integer({ default: 60_000, minimum: 0, description: 'A connection with no data for this long is closed, milliseconds (0: never).' }),
-  SHUTDOWN_GRACE_MS: Type.Integer({ default: 60_000, minimum: 0, description: 'On SIGTERM, how long in-flight requests (streams included) may take to finish.' }),
-  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ default: 1000, minimum: 0, description: 'Shed load (503 + Retry-After) when the event loop lags this much (0: never).' }),
-  TLS_CERT_FILE: Type.String({ default: '', description: 'PEM certificate chain for HTTPS; with TLS_KEY_FILE, serve TLS directly.' }),
+  BODY_LIMIT: Type.Integer({
+    default: 1024 * 1024,
+    minimum: 1024,
+    description: 'Largest buffered request body (certificates, JSON), in bytes.',
+  }),
+  MAX_PAYLOAD_BYTES: Type.Integer({
+    default: 2 * 1024 ** 3,
+    minimum: 1,
+    description: 'Largest payload the streaming encrypt endpoint accepts, in bytes.',
+  }),
+  CIPHER_THREADS: Type.Integer({
+    default: 0,
+    minimum: -1,
+    maximum: 64,
+    description:
+      'Worker threads that run the content cipher of streamed payloads, started when the server listens (0: one per core beyond the first, at least one; -1: none, encrypt on the main thread).',
+  }),
+  EXPIRY_WARNING_DAYS: Type.Integer({
+    default: 30,
+    minimum: 0,
+    maximum: 3650,
+    description: 'Certificates expiring within this many days are flagged, and logged at warn level once a day.',
+  }),
+  METRICS_REQUIRE_TOKEN: Type.Boolean({
+    default: false,
+    description: 'Require a bearer token (any role) on GET /metrics.',
+  }),
+  RATE_LIMIT_MAX: Type.Integer({
+    default: 600,
+    minimum: 0,
+    description: 'Requests per token and RATE_LIMIT_WINDOW_MS (0: no limit).',
+  }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({
+    default: 60_000,
+    minimum: 1000,
+    description: 'Rate limit window, milliseconds.',
+  }),
+  RATE_LIMIT_FLOWS: Type.Boolean({
+    default: false,
+    description: 'Also rate-limit integration-flow tokens (the encrypt hot path).',
+  }),
+  REQUEST_TIMEOUT_MS: Type.Integer({
+    default: 900_000,
+    minimum: 0,
+    description: 'Time to receive a whole request, milliseconds (large payloads need long; 0: none).',
+  }),
+  IDLE_TIMEOUT_MS: Type.Integer({
+    default: 60_000,
+    minimum: 0,
+    description: 'A connection with no data for this long is closed, milliseconds (0: never).',
+  }),
+  SHUTDOWN_GRACE_MS: Type.Integer({
+    default: 60_000,
+    minimum: 0,
+    description: 'On SIGTERM, how long in-flight requests (streams included) may take to finish.',
+  }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({
+    default: 1000,
+    minimum: 0,
+    description: 'Shed load (503 + Retry-After) when the event loop lags this much (0: never).',
+  }),
+  TLS_CERT_FILE: Type.String({
+    default: '',
+    description: 'PEM certificate chain for HTTPS; with TLS_KEY_FILE, serve TLS directly.',
+  }),
   TLS_KEY_FILE: Type.String({ default: '', description: 'PEM private key for HTTPS.' }),
 })
 

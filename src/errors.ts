@@ -21,9 +21,21 @@ export const Errors = {
   PRECONDITION_FAILED: problem('CMS_PRECONDITION_FAILED', 412, '%s'),
   PRECONDITION_REQUIRED: problem('CMS_PRECONDITION_REQUIRED', 428, '%s'),
   // Raised by Node's HTTP parser, before Fastify sees a request (see clientErrorHandler).
-  MALFORMED_HTTP: problem('CMS_MALFORMED_HTTP', 400, 'The request is not valid HTTP/1.1 (%s); the connection is closed.'),
-  REQUEST_TIMEOUT: problem('CMS_REQUEST_TIMEOUT', 408, 'The request was not complete within REQUEST_TIMEOUT_MS; the connection is closed.'),
-  HEADERS_TOO_LARGE: problem('CMS_HEADERS_TOO_LARGE', 431, 'The request headers are too large; the connection is closed.'),
+  MALFORMED_HTTP: problem(
+    'CMS_MALFORMED_HTTP',
+    400,
+    'The request is not valid HTTP/1.1 (%s); the connection is closed.',
+  ),
+  REQUEST_TIMEOUT: problem(
+    'CMS_REQUEST_TIMEOUT',
+    408,
+    'The request was not complete within REQUEST_TIMEOUT_MS; the connection is closed.',
+  ),
+  HEADERS_TOO_LARGE: problem(
+    'CMS_HEADERS_TOO_LARGE',
+    431,
+    'The request headers are too large; the connection is closed.',
+  ),
 
   // Auth
   UNAUTHENTICATED: problem('CMS_UNAUTHENTICATED', 401, '%s'),
@@ -32,7 +44,11 @@ export const Errors = {
   // Certificates
   CERTIFICATE_MALFORMED: problem('CMS_CERTIFICATE_MALFORMED', 400, 'The certificate cannot be parsed: %s'),
   CERTIFICATE_COUNT: problem('CMS_CERTIFICATE_COUNT', 400, 'Send exactly one certificate; the body holds %s.'),
-  PRIVATE_KEY_IN_BODY: problem('CMS_PRIVATE_KEY_IN_BODY', 400, 'The body contains private key material. Send only the receiver certificate; never send a private key to this service.'),
+  PRIVATE_KEY_IN_BODY: problem(
+    'CMS_PRIVATE_KEY_IN_BODY',
+    400,
+    'The body contains private key material. Send only the receiver certificate; never send a private key to this service.',
+  ),
   KEY_ALGORITHM_UNSUPPORTED: problem('CMS_KEY_ALGORITHM_UNSUPPORTED', 422, '%s'),
   KEY_TOO_WEAK: problem('CMS_KEY_TOO_WEAK', 422, '%s'),
   KEY_USAGE_FORBIDS_ENCRYPTION: problem('CMS_KEY_USAGE_FORBIDS_ENCRYPTION', 422, '%s'),
@@ -44,7 +60,11 @@ export const Errors = {
   ENCRYPTOR_NOT_FOUND: problem('CMS_ENCRYPTOR_NOT_FOUND', 404, 'No encryptor with id "%s".'),
   ALIAS_ALREADY_LISTED: problem('CMS_ALIAS_ALREADY_LISTED', 409, 'Encryptor "%s" already lists alias "%s".'),
   ALIAS_NOT_LISTED: problem('CMS_ALIAS_NOT_LISTED', 404, 'Encryptor "%s" does not list alias "%s".'),
-  LAST_ALIAS: problem('CMS_LAST_ALIAS', 409, 'Alias "%s" is the last receiver of encryptor "%s"; an encryptor needs at least one. Add the new alias first, or delete the encryptor.'),
+  LAST_ALIAS: problem(
+    'CMS_LAST_ALIAS',
+    409,
+    'Alias "%s" is the last receiver of encryptor "%s"; an encryptor needs at least one. Add the new alias first, or delete the encryptor.',
+  ),
   SUBJECT_KEY_IDENTIFIER_MISSING: problem('CMS_SUBJECT_KEY_IDENTIFIER_MISSING', 409, '%s'),
 
   // Renewals
@@ -62,8 +82,16 @@ export const Errors = {
   ENCRYPTOR_PAUSED: problem('CMS_ENCRYPTOR_PAUSED', 503, '%s'),
   NO_RECIPIENT: problem('CMS_NO_RECIPIENT', 409, '%s'),
   PAYLOAD_TOO_LARGE: problem('CMS_PAYLOAD_TOO_LARGE', 413, 'The payload exceeds the limit of %s bytes.'),
-  PAYLOAD_LENGTH_MISMATCH: problem('CMS_PAYLOAD_LENGTH_MISMATCH', 400, 'The payload has %s bytes, not the %s its Content-Length declared.'),
-  REQUEST_ABORTED: problem('CMS_REQUEST_ABORTED', 400, 'The client aborted the request before the payload was complete.'),
+  PAYLOAD_LENGTH_MISMATCH: problem(
+    'CMS_PAYLOAD_LENGTH_MISMATCH',
+    400,
+    'The payload has %s bytes, not the %s its Content-Length declared.',
+  ),
+  REQUEST_ABORTED: problem(
+    'CMS_REQUEST_ABORTED',
+    400,
+    'The client aborted the request before the payload was complete.',
+  ),
 
   NOT_READY: problem('CMS_NOT_READY', 503, '%s'),
   OVERLOADED: problem('CMS_OVERLOADED', 503, 'The service is overloaded; retry later.'),

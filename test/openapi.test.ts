@@ -21,18 +21,22 @@ function undescribed(node: unknown, path: string, out: string[]): string[] {
       if (!schema.description) out.push(`${path}.properties.${name}`)
     }
   }
-  if (path.endsWith('.parameters') === false && o.in && o.name && !o.description) out.push(`${path} (parameter ${String(o.name)})`)
+  if (path.endsWith('.parameters') === false && o.in && o.name && !o.description)
+    out.push(`${path} (parameter ${String(o.name)})`)
   for (const [key, value] of Object.entries(o)) undescribed(value, `${path}.${key}`, out)
   return out
 }
 
 t.test('every field, parameter and response of the API has a description', async (t) => {
-  const doc = await generateOpenApiObject() as { paths: Record<string, Record<string, { responses: Record<string, { description?: string }>; summary?: string }>> }
+  const doc = (await generateOpenApiObject()) as {
+    paths: Record<string, Record<string, { responses: Record<string, { description?: string }>; summary?: string }>>
+  }
   t.same(undescribed(doc.paths, 'paths', []), [])
   for (const [path, operations] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(operations)) {
       t.ok(op.summary, `${method.toUpperCase()} ${path} has a summary`)
-      for (const [status, response] of Object.entries(op.responses)) t.ok(response.description, `${method.toUpperCase()} ${path} ${status} is described`)
+      for (const [status, response] of Object.entries(op.responses))
+        t.ok(response.description, `${method.toUpperCase()} ${path} ${status} is described`)
     }
   }
 })

@@ -46,16 +46,27 @@ export async function recordAudit(tx: Executor, actor: Actor, entry: AuditEntry)
     comment: entry.comment ?? null,
   }
   const last = await tx.selectFrom('audit_log').select('hash').orderBy('id', 'desc').limit(1).executeTakeFirst()
-  await tx.insertInto('audit_log').values({ ...content, hash: chainHash(last?.hash ?? GENESIS, content) }).execute()
+  await tx
+    .insertInto('audit_log')
+    .values({ ...content, hash: chainHash(last?.hash ?? GENESIS, content) })
+    .execute()
 }
 
 /** Recomputes the hash chain; the first record whose hash does not follow shows where tampering began. */
-export async function verifyAudit(db: Executor): Promise<{ valid: boolean; records: number; firstInvalidId: number | null }> {
+export async function verifyAudit(
+  db: Executor,
+): Promise<{ valid: boolean; records: number; firstInvalidId: number | null }> {
   let previous = GENESIS
   let records = 0
   let lastId = 0
   for (;;) {
-    const page = await db.selectFrom('audit_log').selectAll().where('id', '>', lastId).orderBy('id').limit(1000).execute()
+    const page = await db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('id', '>', lastId)
+      .orderBy('id')
+      .limit(1000)
+      .execute()
     if (page.length === 0) return { valid: true, records, firstInvalidId: null }
     for (const row of page) {
       const { id, hash, ...content } = row
@@ -93,8 +104,15 @@ export interface AuditRecord {
 }
 
 /** Audit records, newest first, filtered; `next` is the cursor for the following page. */
-export async function listAudit(db: Executor, f: AuditFilter): Promise<{ records: AuditRecord[]; next: number | null }> {
-  let q = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(f.limit + 1)
+export async function listAudit(
+  db: Executor,
+  f: AuditFilter,
+): Promise<{ records: AuditRecord[]; next: number | null }> {
+  let q = db
+    .selectFrom('audit_log')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1)
   if (f.action) q = q.where('action', '=', f.action)
   if (f.target) q = q.where('target', '=', f.target)
   if (f.actor) q = q.where('actor', '=', f.actor)
@@ -106,9 +124,16 @@ export async function listAudit(db: Executor, f: AuditFilter): Promise<{ records
   const page = rows.slice(0, f.limit)
   return {
     records: page.map((r) => ({
-      id: Number(r.id), at: r.at, actor: r.actor, role: r.role, action: r.action, target: r.target,
-      before: r.before === null ? null : JSON.parse(r.before), after: r.after === null ? null : JSON.parse(r.after),
-      renewalId: r.renewal_id, comment: r.comment,
+      id: Number(r.id),
+      at: r.at,
+      actor: r.actor,
+      role: r.role,
+      action: r.action,
+      target: r.target,
+      before: r.before === null ? null : JSON.parse(r.before),
+      after: r.after === null ? null : JSON.parse(r.after),
+      renewalId: r.renewal_id,
+      comment: r.comment,
     })),
     next: rows.length > f.limit ? Number(page[page.length - 1]!.id) : null,
   }

@@ -58,21 +58,26 @@ export function parseTokensFile(text: string, source: string) {
   } catch (err) {
     throw new TokenConfigError(`${source}: not valid JSON (${(err as Error).message})`)
   }
-  if (!Array.isArray(data) || data.length === 0) throw new TokenConfigError(`${source}: expected a non-empty JSON array of tokens`)
+  if (!Array.isArray(data) || data.length === 0)
+    throw new TokenConfigError(`${source}: expected a non-empty JSON array of tokens`)
   const names = new Set<string>()
   return data.map((entry, i) => {
     const where = `${source}[${i}]`
     if (typeof entry !== 'object' || entry === null) throw new TokenConfigError(`${where}: expected an object`)
     const { name, roles, tokenSha256, ...rest } = entry as Record<string, unknown>
-    if (Object.keys(rest).length) throw new TokenConfigError(`${where}: unknown properties ${Object.keys(rest).join(', ')}`)
-    if (typeof name !== 'string' || name.length === 0) throw new TokenConfigError(`${where}: "name" must be a non-empty string`)
+    if (Object.keys(rest).length)
+      throw new TokenConfigError(`${where}: unknown properties ${Object.keys(rest).join(', ')}`)
+    if (typeof name !== 'string' || name.length === 0)
+      throw new TokenConfigError(`${where}: "name" must be a non-empty string`)
     if (names.has(name)) throw new TokenConfigError(`${where}: duplicate name "${name}"`)
     names.add(name)
     if (!Array.isArray(roles) || roles.length === 0 || !roles.every((r) => (ROLES as readonly string[]).includes(r))) {
       throw new TokenConfigError(`${where}: "roles" must be a non-empty array of ${ROLES.join(', ')}`)
     }
     if (typeof tokenSha256 !== 'string' || !HEX64.test(tokenSha256)) {
-      throw new TokenConfigError(`${where}: "tokenSha256" must be the hex SHA-256 of the token (64 hex digits), never the token itself`)
+      throw new TokenConfigError(
+        `${where}: "tokenSha256" must be the hex SHA-256 of the token (64 hex digits), never the token itself`,
+      )
     }
     return { name, roles: roles as Role[], tokenSha256: tokenSha256.toLowerCase() }
   })
@@ -85,13 +90,19 @@ export const BOOTSTRAP_FILE = 'bootstrap-tokens.json'
  * store, one fresh token per role, written once (mode 0600) to DATA_DIR/bootstrap-tokens.json and
  * kept in the store only as hashes. Returns the bootstrap file path when one was written.
  */
-export async function loadTokens(options: { tokensFile: string; dataDir: string; db: Kysely<Database> }): Promise<{ registry: TokenRegistry; bootstrapFile?: string }> {
+export async function loadTokens(options: {
+  tokensFile: string
+  dataDir: string
+  db: Kysely<Database>
+}): Promise<{ registry: TokenRegistry; bootstrapFile?: string }> {
   if (options.tokensFile) {
     let text: string
     try {
       text = await readFile(options.tokensFile, 'utf8')
     } catch (err) {
-      throw new TokenConfigError(`AUTH_TOKENS_FILE ${options.tokensFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new TokenConfigError(
+        `AUTH_TOKENS_FILE ${options.tokensFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      )
     }
     return { registry: new TokenRegistry(parseTokensFile(text, 'AUTH_TOKENS_FILE')) }
   }
@@ -99,22 +110,44 @@ export async function loadTokens(options: { tokensFile: string; dataDir: string;
   return writeTransaction(options.db, async (tx) => {
     const rows = await tx.selectFrom('auth_tokens').selectAll().execute()
     if (rows.length > 0) {
-      return { registry: new TokenRegistry(rows.map((r) => ({ name: r.name, roles: JSON.parse(r.roles) as Role[], tokenSha256: r.token_sha256 }))) }
+      return {
+        registry: new TokenRegistry(
+          rows.map((r) => ({ name: r.name, roles: JSON.parse(r.roles) as Role[], tokenSha256: r.token_sha256 })),
+        ),
+      }
     }
     const [entries, encryptors] = await Promise.all([
       tx.selectFrom('keystore_entries').select('alias').limit(1).execute(),
       tx.selectFrom('encryptors').select('id').limit(1).execute(),
     ])
     if (entries.length || encryptors.length) {
-      throw new TokenConfigError('No tokens are configured and the store already holds data, so no bootstrap tokens are created. Set AUTH_TOKENS_FILE.')
+      throw new TokenConfigError(
+        'No tokens are configured and the store already holds data, so no bootstrap tokens are created. Set AUTH_TOKENS_FILE.',
+      )
     }
-    if (options.dataDir === ':memory:') throw new TokenConfigError('An in-memory store needs AUTH_TOKENS_FILE or explicit tokens.')
+    if (options.dataDir === ':memory:')
+      throw new TokenConfigError('An in-memory store needs AUTH_TOKENS_FILE or explicit tokens.')
 
-    const tokens = Object.fromEntries(ROLES.map((role) => [role, randomBytes(32).toString('base64url')])) as Record<Role, string>
+    const tokens = Object.fromEntries(ROLES.map((role) => [role, randomBytes(32).toString('base64url')])) as Record<
+      Role,
+      string
+    >
     const at = new Date().toISOString()
-    const records = ROLES.map((role) => ({ name: `bootstrap-${role}`, roles: [role], tokenSha256: hashToken(tokens[role]).toString('hex') }))
-    await tx.insertInto('auth_tokens')
-      .values(records.map((r) => ({ name: r.name, roles: JSON.stringify(r.roles), token_sha256: r.tokenSha256, created_at: at })))
+    const records = ROLES.map((role) => ({
+      name: `bootstrap-${role}`,
+      roles: [role],
+      tokenSha256: hashToken(tokens[role]).toString('hex'),
+    }))
+    await tx
+      .insertInto('auth_tokens')
+      .values(
+        records.map((r) => ({
+          name: r.name,
+          roles: JSON.stringify(r.roles),
+          token_sha256: r.tokenSha256,
+          created_at: at,
+        })),
+      )
       .execute()
     // Written before the commit: if the file cannot be written, no token exists that nobody knows.
     await mkdir(options.dataDir, { recursive: true, mode: 0o700 })

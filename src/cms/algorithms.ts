@@ -4,8 +4,21 @@ import { constants } from 'node:crypto'
 import { OID } from './oids.js'
 
 /** The option values an encryptor may name; the strings are part of the API. */
-export const CONTENT_ENCRYPTIONS = ['aes-128-cbc', 'aes-192-cbc', 'aes-256-cbc', 'aes-128-gcm', 'aes-256-gcm', 'des-ede3-cbc'] as const
-export const KEY_TRANSPORTS = ['rsa-oaep-sha1', 'rsa-oaep-sha256', 'rsa-oaep-sha384', 'rsa-oaep-sha512', 'rsa-pkcs1-v1_5'] as const
+export const CONTENT_ENCRYPTIONS = [
+  'aes-128-cbc',
+  'aes-192-cbc',
+  'aes-256-cbc',
+  'aes-128-gcm',
+  'aes-256-gcm',
+  'des-ede3-cbc',
+] as const
+export const KEY_TRANSPORTS = [
+  'rsa-oaep-sha1',
+  'rsa-oaep-sha256',
+  'rsa-oaep-sha384',
+  'rsa-oaep-sha512',
+  'rsa-pkcs1-v1_5',
+] as const
 export const RECIPIENT_IDENTIFIERS = ['issuer-serial', 'subject-key-identifier'] as const
 
 export type ContentEncryptionName = (typeof CONTENT_ENCRYPTIONS)[number]
@@ -25,8 +38,20 @@ export interface ContentEncryption {
   authenticated: boolean
 }
 
-const content = (name: ContentEncryptionName, oid: string, keyLength: number, ivLength: number, blockSize: number): ContentEncryption => ({
-  name, oid, cipher: name, keyLength, ivLength, blockSize, authenticated: blockSize === 0,
+const content = (
+  name: ContentEncryptionName,
+  oid: string,
+  keyLength: number,
+  ivLength: number,
+  blockSize: number,
+): ContentEncryption => ({
+  name,
+  oid,
+  cipher: name,
+  keyLength,
+  ivLength,
+  blockSize,
+  authenticated: blockSize === 0,
 })
 
 export const CONTENT_ENCRYPTION: Record<ContentEncryptionName, ContentEncryption> = {
@@ -72,7 +97,10 @@ function oaepAlgorithmIdentifier(hash: string): Buffer {
 }
 
 const oaep = (name: KeyTransportName, hash: string): KeyTransport => ({
-  name, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash, algorithmIdentifier: oaepAlgorithmIdentifier(hash),
+  name,
+  padding: constants.RSA_PKCS1_OAEP_PADDING,
+  oaepHash: hash,
+  algorithmIdentifier: oaepAlgorithmIdentifier(hash),
 })
 
 export const KEY_TRANSPORT: Record<KeyTransportName, KeyTransport> = {
@@ -83,7 +111,9 @@ export const KEY_TRANSPORT: Record<KeyTransportName, KeyTransport> = {
   'rsa-pkcs1-v1_5': {
     name: 'rsa-pkcs1-v1_5',
     padding: constants.RSA_PKCS1_PADDING,
-    algorithmIdentifier: der(new AlgorithmIdentifier({ algorithmId: OID.rsaEncryption, algorithmParams: new asn1js.Null() }).toSchema()),
+    algorithmIdentifier: der(
+      new AlgorithmIdentifier({ algorithmId: OID.rsaEncryption, algorithmParams: new asn1js.Null() }).toSchema(),
+    ),
   },
 }
 

@@ -28,8 +28,15 @@ export interface ReceiverCertificate {
 }
 
 const KEY_USAGE_BITS = [
-  'digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement',
-  'keyCertSign', 'cRLSign', 'encipherOnly', 'decipherOnly',
+  'digitalSignature',
+  'nonRepudiation',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+  'decipherOnly',
 ] as const
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
@@ -53,9 +60,10 @@ function decodePem(text: string): Buffer {
   const certificates = blocks.filter((b) => b[1] === 'CERTIFICATE')
   if (certificates.length !== 1 || blocks.length !== 1) {
     const other = blocks.length - certificates.length
-    const found = blocks.length === 0
-      ? 'no complete PEM block'
-      : `${certificates.length} certificate(s)${other ? ` and ${other} other PEM block(s)` : ''}`
+    const found =
+      blocks.length === 0
+        ? 'no complete PEM block'
+        : `${certificates.length} certificate(s)${other ? ` and ${other} other PEM block(s)` : ''}`
     throw new Errors.CERTIFICATE_COUNT(found)
   }
   const base64 = certificates[0]![2]!
@@ -100,9 +108,15 @@ export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
 
   let keyObject: KeyObject
   try {
-    keyObject = createPublicKey({ key: Buffer.from(cert.subjectPublicKeyInfo.toSchema().toBER()), format: 'der', type: 'spki' })
+    keyObject = createPublicKey({
+      key: Buffer.from(cert.subjectPublicKeyInfo.toSchema().toBER()),
+      format: 'der',
+      type: 'spki',
+    })
   } catch {
-    throw new Errors.KEY_ALGORITHM_UNSUPPORTED('The certificate public key cannot be read; use an RSA or EC (P-256, P-384, P-521) key.')
+    throw new Errors.KEY_ALGORITHM_UNSUPPORTED(
+      'The certificate public key cannot be read; use an RSA or EC (P-256, P-384, P-521) key.',
+    )
   }
   const publicKey = describePublicKey(keyObject)
   const extension = (oid: string) => cert.extensions?.find((e) => e.extnID === oid)
@@ -122,7 +136,10 @@ export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
     sha256Fingerprint: createHash('sha256').update(der).digest('hex'),
     publicKey,
     keyObject,
-    ecPoint: publicKey.algorithm === 'EC' ? Buffer.from(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView) : undefined,
+    ecPoint:
+      publicKey.algorithm === 'EC'
+        ? Buffer.from(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView)
+        : undefined,
     subjectKeyIdentifier: ski instanceof asn1js.OctetString ? Buffer.from(ski.valueBlock.valueHexView) : undefined,
     keyUsage: ku instanceof asn1js.BitString ? keyUsageNames(ku) : undefined,
     issuerAndSerialNumber: tlv(Tag.SEQUENCE, issuerRaw, serialRaw),
@@ -134,7 +151,10 @@ function describePublicKey(key: KeyObject): PublicKeyInfo {
   if (key.asymmetricKeyType === 'rsa') return { algorithm: 'RSA', bits: details.modulusLength ?? 0 }
   if (key.asymmetricKeyType === 'ec') {
     const curve = EC_CURVES[details.namedCurve ?? '']
-    if (!curve) throw new Errors.KEY_ALGORITHM_UNSUPPORTED(`EC curve ${details.namedCurve} is not supported; use P-256, P-384 or P-521.`)
+    if (!curve)
+      throw new Errors.KEY_ALGORITHM_UNSUPPORTED(
+        `EC curve ${details.namedCurve} is not supported; use P-256, P-384 or P-521.`,
+      )
     return { algorithm: 'EC', curve: curve.name }
   }
   throw new Errors.KEY_ALGORITHM_UNSUPPORTED(

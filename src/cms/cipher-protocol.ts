@@ -6,6 +6,4 @@ export type CipherRequest =
   | { op: 'drop'; id: number }
 
 /** The answer to one update or final, in request order per message; `error` when the cipher failed. */
-export type CipherReply =
-  | { id: number; data: ArrayBuffer; authTag?: ArrayBuffer }
-  | { id: number; error: string }
+export type CipherReply = { id: number; data: ArrayBuffer; authTag?: ArrayBuffer } | { id: number; error: string }

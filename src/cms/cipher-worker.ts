@@ -12,8 +12,9 @@ const port = parentPort!
 
 /** The ArrayBuffer to transfer for `bytes`: its own when it spans all of it, else a copy. */
 function transferable(bytes: Buffer): ArrayBuffer {
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
-  return whole ? bytes.buffer as ArrayBuffer : Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer
+  const whole =
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
+  return whole ? (bytes.buffer as ArrayBuffer) : (Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer)
 }
 
 port.on('message', (request: CipherRequest) => {
@@ -23,7 +24,15 @@ port.on('message', (request: CipherRequest) => {
       case 'start': {
         const key = Buffer.from(request.key)
         const options = request.authTagLength ? { authTagLength: request.authTagLength } : undefined
-        ciphers.set(id, createCipheriv(request.cipher as 'aes-256-gcm', key, Buffer.from(request.iv), options as { authTagLength: number }))
+        ciphers.set(
+          id,
+          createCipheriv(
+            request.cipher as 'aes-256-gcm',
+            key,
+            Buffer.from(request.iv),
+            options as { authTagLength: number },
+          ),
+        )
         key.fill(0)
         new Uint8Array(request.key).fill(0)
         return

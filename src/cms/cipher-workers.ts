@@ -23,7 +23,10 @@ function startWorker(): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./cipher-worker.js', import.meta.url))
   const source = new URL('./cipher-worker.ts', import.meta.url).href
   const tsx = import.meta.resolve('tsx/esm/api')
-  return new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}) })`, { eval: true, execArgv: [] })
+  return new Worker(
+    `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}) })`,
+    { eval: true, execArgv: [] },
+  )
 }
 
 /** One worker thread and the replies each of its messages waits for, in order. */
@@ -114,10 +117,15 @@ export class CipherWorkers {
 
 /** One message's content cipher, running on a worker thread. */
 export class OffloadedCipher {
-  constructor(private readonly thread: CipherThread, private readonly id: number, spec: CipherSpec) {
+  constructor(
+    private readonly thread: CipherThread,
+    private readonly id: number,
+    spec: CipherSpec,
+  ) {
     thread.begin(id)
     // The key travels in a transferred copy (gone from this thread once posted); the spec's copy is wiped.
-    const key = new Uint8Array(spec.key).buffer, iv = new Uint8Array(spec.iv).buffer
+    const key = new Uint8Array(spec.key).buffer,
+      iv = new Uint8Array(spec.iv).buffer
     spec.key.fill(0)
     this.post({ op: 'start', id, cipher: spec.cipher, key, iv, authTagLength: spec.authTagLength }, [key])
   }

@@ -7,7 +7,10 @@ import type { EnvelopeMessage } from './enveloped-data.js'
 const BATCH_BYTES = 1024 * 1024
 const BATCHES_IN_FLIGHT = 4
 
-interface InFlight { done: boolean; parts: Buffer[] }
+interface InFlight {
+  done: boolean
+  parts: Buffer[]
+}
 
 /**
  * Encrypts a payload as it flows: ContentInfo header first, then ciphertext chunk by chunk, then
@@ -86,7 +89,11 @@ export class EnvelopeEncryptStream extends Transform {
 
   private sendBatch() {
     const batch = this.batch!
-    this.track(this.offloaded!.update(batch.buffer as ArrayBuffer, this.filled).then((cipherText) => this.message.frame(cipherText)))
+    this.track(
+      this.offloaded!.update(batch.buffer as ArrayBuffer, this.filled).then((cipherText) =>
+        this.message.frame(cipherText),
+      ),
+    )
     this.batch = null
     this.filled = 0
   }
@@ -95,12 +102,15 @@ export class EnvelopeEncryptStream extends Transform {
   private track(result: Promise<Buffer[]>) {
     const entry: InFlight = { done: false, parts: [] }
     this.inFlight.push(entry)
-    result.then((parts) => {
-      entry.done = true
-      entry.parts = parts
-      while (this.inFlight[0]?.done) for (const part of this.inFlight.shift()!.parts) this.push(part)
-      this.release()
-    }, (err: Error) => this.destroy(err))
+    result.then(
+      (parts) => {
+        entry.done = true
+        entry.parts = parts
+        while (this.inFlight[0]?.done) for (const part of this.inFlight.shift()!.parts) this.push(part)
+        this.release()
+      },
+      (err: Error) => this.destroy(err),
+    )
   }
 
   private whenBelow(limit: number, callback: () => void) {

@@ -25,7 +25,10 @@ export class EnvelopeTemplate {
   /** DER of the content-encryption algorithm OID (its parameters, the IV, change per message). */
   readonly contentAlgorithmOid: Buffer
 
-  constructor(readonly recipients: readonly PreparedRecipient[], readonly content: ContentEncryption) {
+  constructor(
+    readonly recipients: readonly PreparedRecipient[],
+    readonly content: ContentEncryption,
+  ) {
     if (recipients.length === 0) throw new RangeError('an envelope needs at least one recipient')
     this.contentType = content.authenticated ? AUTH_ENVELOPED_DATA : ENVELOPED_DATA
     const allV0 = recipients.every((r) => r.version === 0)
@@ -76,7 +79,9 @@ export class EnvelopeMessage {
    */
   takeCipherSpec(): CipherSpec {
     const spec = {
-      cipher: this.template.content.cipher, key: Buffer.from(this.contentKey), iv: this.iv,
+      cipher: this.template.content.cipher,
+      key: Buffer.from(this.contentKey),
+      iv: this.iv,
       authTagLength: this.template.content.authenticated ? GCM_TAG_LENGTH : undefined,
     }
     this.contentKey.fill(0)
@@ -109,16 +114,29 @@ export class EnvelopeMessage {
     if (plainLength === undefined) {
       this.definite = false
       return Buffer.concat([
-        indefiniteHeader(Tag.SEQUENCE), t.contentType, indefiniteHeader(Tag.CONTEXT_0),
-        indefiniteHeader(Tag.SEQUENCE), t.version, this.recipientInfos,
-        indefiniteHeader(Tag.SEQUENCE), DATA, this.contentAlgorithm, indefiniteHeader(Tag.CONTEXT_0),
+        indefiniteHeader(Tag.SEQUENCE),
+        t.contentType,
+        indefiniteHeader(Tag.CONTEXT_0),
+        indefiniteHeader(Tag.SEQUENCE),
+        t.version,
+        this.recipientInfos,
+        indefiniteHeader(Tag.SEQUENCE),
+        DATA,
+        this.contentAlgorithm,
+        indefiniteHeader(Tag.CONTEXT_0),
       ])
     }
     const l = this.lengths(plainLength)
     return Buffer.concat([
-      header(Tag.SEQUENCE, l.contentInfo), t.contentType, header(Tag.CONTEXT_0, l.explicit),
-      header(Tag.SEQUENCE, l.envelope), t.version, this.recipientInfos,
-      header(Tag.SEQUENCE, l.encryptedContentInfo), DATA, this.contentAlgorithm,
+      header(Tag.SEQUENCE, l.contentInfo),
+      t.contentType,
+      header(Tag.CONTEXT_0, l.explicit),
+      header(Tag.SEQUENCE, l.envelope),
+      t.version,
+      this.recipientInfos,
+      header(Tag.SEQUENCE, l.encryptedContentInfo),
+      DATA,
+      this.contentAlgorithm,
       header(Tag.CONTEXT_0_PRIMITIVE, l.cipherText),
     ])
   }
@@ -158,11 +176,22 @@ export class EnvelopeMessage {
     const t = this.template
     const cipherText = cipherTextLength(t.content, plainLength)
     const encryptedContentInfo = DATA.length + this.contentAlgorithm.length + headerLength(cipherText) + cipherText
-    const envelope = t.version.length + this.recipientInfos.length + headerLength(encryptedContentInfo) + encryptedContentInfo +
+    const envelope =
+      t.version.length +
+      this.recipientInfos.length +
+      headerLength(encryptedContentInfo) +
+      encryptedContentInfo +
       (t.content.authenticated ? MAC_TLV_LENGTH : 0)
     const explicit = headerLength(envelope) + envelope
     const contentInfo = t.contentType.length + headerLength(explicit) + explicit
-    return { cipherText, encryptedContentInfo, envelope, explicit, contentInfo, total: headerLength(contentInfo) + contentInfo }
+    return {
+      cipherText,
+      encryptedContentInfo,
+      envelope,
+      explicit,
+      contentInfo,
+      total: headerLength(contentInfo) + contentInfo,
+    }
   }
 }
 

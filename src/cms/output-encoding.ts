@@ -50,7 +50,8 @@ export function createOutputEncoder(encoding: Exclude<OutputEncoding, 'der'>): T
   const group = encoding === 'pem' ? PEM_LINE_INPUT : 3
   let rest: Buffer = Buffer.alloc(0)
   let started = false
-  const encode = (bytes: Buffer) => encoding === 'pem' ? wrapLines(bytes) : Buffer.from(bytes.toString('base64'), 'latin1')
+  const encode = (bytes: Buffer) =>
+    encoding === 'pem' ? wrapLines(bytes) : Buffer.from(bytes.toString('base64'), 'latin1')
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       if (!started && encoding === 'pem') this.push(PEM_HEADER)

@@ -3,8 +3,12 @@ import * as asn1js from 'asn1js'
 import { createCipheriv, createECDH, createHash, publicEncrypt } from 'node:crypto'
 import { Errors } from '../errors.js'
 import {
-  EC_CURVES, KEY_TRANSPORT, keyWrapFor,
-  type ContentEncryption, type KeyTransportName, type RecipientIdentifierName,
+  EC_CURVES,
+  KEY_TRANSPORT,
+  keyWrapFor,
+  type ContentEncryption,
+  type KeyTransportName,
+  type RecipientIdentifierName,
 } from './algorithms.js'
 import type { ReceiverCertificate } from './certificate.js'
 import { smallInteger, Tag, tlv } from './der.js'
@@ -28,7 +32,11 @@ export interface RecipientOptions {
   content: ContentEncryption
 }
 
-export function prepareRecipient(alias: string, cert: ReceiverCertificate, options: RecipientOptions): PreparedRecipient {
+export function prepareRecipient(
+  alias: string,
+  cert: ReceiverCertificate,
+  options: RecipientOptions,
+): PreparedRecipient {
   if (options.recipientIdentifier === 'subject-key-identifier' && !cert.subjectKeyIdentifier) {
     throw new Errors.SUBJECT_KEY_IDENTIFIER_MISSING(
       `The certificate under alias "${alias}" has no subjectKeyIdentifier extension, so it cannot be identified by subject key identifier. Use recipientIdentifier "issuer-serial" or a certificate with that extension.`,
@@ -67,18 +75,23 @@ function keyAgreeRecipient(alias: string, cert: ReceiverCertificate, options: Re
   const wrap = keyWrapFor(options.content.keyLength)
   const wrapAlgorithm = new AlgorithmIdentifier({ algorithmId: wrap.oid })
   const keyEncryptionAlgorithm = Buffer.from(
-    new AlgorithmIdentifier({ algorithmId: curve.kdfOid, algorithmParams: wrapAlgorithm.toSchema() }).toSchema().toBER(),
+    new AlgorithmIdentifier({ algorithmId: curve.kdfOid, algorithmParams: wrapAlgorithm.toSchema() })
+      .toSchema()
+      .toBER(),
   )
   const suppPubInfo = Buffer.alloc(4)
   suppPubInfo.writeUInt32BE(wrap.keyLength * 8)
   const sharedInfo = Buffer.from(
-    new ECCCMSSharedInfo({ keyInfo: wrapAlgorithm, suppPubInfo: new asn1js.OctetString({ valueHex: suppPubInfo }) }).toSchema().toBER(),
+    new ECCCMSSharedInfo({ keyInfo: wrapAlgorithm, suppPubInfo: new asn1js.OctetString({ valueHex: suppPubInfo }) })
+      .toSchema()
+      .toBER(),
   )
   // RFC 5753: the originator key's id-ecPublicKey parameters are absent (the curve is the receiver's).
   const originatorAlgorithm = Buffer.from(new AlgorithmIdentifier({ algorithmId: OID.ecPublicKey }).toSchema().toBER())
-  const rid = options.recipientIdentifier === 'subject-key-identifier'
-    ? tlv(Tag.CONTEXT_0, tlv(Tag.OCTET_STRING, cert.subjectKeyIdentifier!)) // rKeyId [0] IMPLICIT RecipientKeyIdentifier
-    : cert.issuerAndSerialNumber
+  const rid =
+    options.recipientIdentifier === 'subject-key-identifier'
+      ? tlv(Tag.CONTEXT_0, tlv(Tag.OCTET_STRING, cert.subjectKeyIdentifier!)) // rKeyId [0] IMPLICIT RecipientKeyIdentifier
+      : cert.issuerAndSerialNumber
   const version = smallInteger(3)
   const receiverPoint = cert.ecPoint!
 
@@ -92,7 +105,10 @@ function keyAgreeRecipient(alias: string, cert: ReceiverCertificate, options: Re
       const kek = x963Kdf(curve.kdfHash, sharedSecret, sharedInfo, wrap.keyLength)
       const wrapper = createCipheriv(wrap.cipher, kek, Buffer.from('A6A6A6A6A6A6A6A6', 'hex'))
       const encryptedKey = Buffer.concat([wrapper.update(contentKey), wrapper.final()])
-      const originator = tlv(Tag.CONTEXT_0, tlv(Tag.CONTEXT_1, originatorAlgorithm, tlv(Tag.BIT_STRING, Buffer.of(0), ephemeralPoint)))
+      const originator = tlv(
+        Tag.CONTEXT_0,
+        tlv(Tag.CONTEXT_1, originatorAlgorithm, tlv(Tag.BIT_STRING, Buffer.of(0), ephemeralPoint)),
+      )
       const recipientEncryptedKeys = tlv(Tag.SEQUENCE, tlv(Tag.SEQUENCE, rid, tlv(Tag.OCTET_STRING, encryptedKey)))
       return tlv(Tag.CONTEXT_1, version, originator, keyEncryptionAlgorithm, recipientEncryptedKeys)
     },

@@ -5,24 +5,38 @@ import type { Encryptor, EncryptorPause, EncryptorSettings } from './encryptor.j
 import { prepareRecipients } from './recipients.js'
 import { encryptorRepository } from './repository.js'
 
-const auditView = (e: Encryptor | undefined) => e ? { receiverAliases: e.receiverAliases, version: e.version } : null
+const auditView = (e: Encryptor | undefined) => (e ? { receiverAliases: e.receiverAliases, version: e.version } : null)
 
 /**
  * Saves new settings for an encryptor after proving they still resolve to a recipient; unchanged
  * settings change nothing. The one place an encryptor is written, for its endpoints and renewal steps.
  */
 export async function saveEncryptor(
-  ctx: MutationContext, id: string, current: Encryptor | undefined, settings: EncryptorSettings, action: string,
+  ctx: MutationContext,
+  id: string,
+  current: Encryptor | undefined,
+  settings: EncryptorSettings,
+  action: string,
 ): Promise<{ changed: boolean; encryptor: Encryptor }> {
   if (current && sameSettings(current, settings)) return { changed: false, encryptor: current }
   prepareRecipients(id, settings, await loadCertificates(ctx.tx, settings.receiverAliases))
   const at = new Date().toISOString()
   const encryptor: Encryptor = {
-    ...settings, id, version: (current?.version ?? 0) + 1, createdAt: current?.createdAt ?? at, updatedAt: at, pause: current?.pause ?? null,
+    ...settings,
+    id,
+    version: (current?.version ?? 0) + 1,
+    createdAt: current?.createdAt ?? at,
+    updatedAt: at,
+    pause: current?.pause ?? null,
   }
   await encryptorRepository.save(ctx.tx, encryptor, current !== undefined)
   await recordAudit(ctx.tx, ctx.actor, {
-    action, target: `encryptors/${id}`, before: auditView(current), after: auditView(encryptor), renewalId: ctx.renewalId, comment: ctx.comment,
+    action,
+    target: `encryptors/${id}`,
+    before: auditView(current),
+    after: auditView(encryptor),
+    renewalId: ctx.renewalId,
+    comment: ctx.comment,
   })
   ctx.touched({ kind: 'encryptor', id })
   return { changed: true, encryptor }
@@ -30,7 +44,12 @@ export async function saveEncryptor(
 
 export async function deleteEncryptor(ctx: MutationContext, current: Encryptor): Promise<void> {
   await encryptorRepository.delete(ctx.tx, current.id)
-  await recordAudit(ctx.tx, ctx.actor, { action: 'encryptor.delete', target: `encryptors/${current.id}`, before: auditView(current), after: null })
+  await recordAudit(ctx.tx, ctx.actor, {
+    action: 'encryptor.delete',
+    target: `encryptors/${current.id}`,
+    before: auditView(current),
+    after: null,
+  })
   ctx.touched({ kind: 'encryptor', id: current.id })
 }
 
@@ -38,14 +57,22 @@ export async function deleteEncryptor(ctx: MutationContext, current: Encryptor):
 export async function setEncryptorPause(ctx: MutationContext, id: string, pause: EncryptorPause | null): Promise<void> {
   await encryptorRepository.setPause(ctx.tx, id, pause)
   await recordAudit(ctx.tx, ctx.actor, {
-    action: pause ? 'encryptor.pause' : 'encryptor.resume', target: `encryptors/${id}`,
-    after: pause ? { pausedUntil: pause.until } : null, renewalId: ctx.renewalId, comment: ctx.comment,
+    action: pause ? 'encryptor.pause' : 'encryptor.resume',
+    target: `encryptors/${id}`,
+    after: pause ? { pausedUntil: pause.until } : null,
+    renewalId: ctx.renewalId,
+    comment: ctx.comment,
   })
   ctx.touched({ kind: 'encryptor', id })
 }
 
 function sameSettings(a: EncryptorSettings, b: EncryptorSettings): boolean {
-  return a.receiverAliases.join('\n') === b.receiverAliases.join('\n') &&
-    a.contentEncryption === b.contentEncryption && a.keyTransport === b.keyTransport &&
-    a.recipientIdentifier === b.recipientIdentifier && a.missingAlias === b.missingAlias && a.encoding === b.encoding
+  return (
+    a.receiverAliases.join('\n') === b.receiverAliases.join('\n') &&
+    a.contentEncryption === b.contentEncryption &&
+    a.keyTransport === b.keyTransport &&
+    a.recipientIdentifier === b.recipientIdentifier &&
+    a.missingAlias === b.missingAlias &&
+    a.encoding === b.encoding
+  )
 }

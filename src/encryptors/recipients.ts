@@ -21,7 +21,9 @@ export function prepareRecipients(
     )
   }
   if (missing.length === settings.receiverAliases.length) {
-    throw new Errors.NO_RECIPIENT(`Encryptor "${id}" has no resolvable recipient: the keystore has none of ${missing.join(', ')}.`)
+    throw new Errors.NO_RECIPIENT(
+      `Encryptor "${id}" has no resolvable recipient: the keystore has none of ${missing.join(', ')}.`,
+    )
   }
   const options = {
     keyTransport: settings.keyTransport,

@@ -22,8 +22,17 @@ function toEncryptor(row: Row, aliases: string[]): Encryptor {
 
 async function withAliases(db: Executor, rows: Row[]): Promise<Encryptor[]> {
   if (rows.length === 0) return []
-  const aliases = await db.selectFrom('encryptor_aliases').selectAll()
-    .where('encryptor_id', 'in', rows.map((r) => r.id)).orderBy('encryptor_id').orderBy('position').execute()
+  const aliases = await db
+    .selectFrom('encryptor_aliases')
+    .selectAll()
+    .where(
+      'encryptor_id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .orderBy('encryptor_id')
+    .orderBy('position')
+    .execute()
   const byId = new Map<string, string[]>()
   for (const a of aliases) byId.set(a.encryptor_id, [...(byId.get(a.encryptor_id) ?? []), a.alias])
   return rows.map((r) => toEncryptor(r, byId.get(r.id) ?? []))
@@ -42,26 +51,44 @@ export const encryptorRepository = {
 
   /** Encryptors that list `alias` among their receivers. */
   async using(db: Executor, alias: string): Promise<Encryptor[]> {
-    const rows = await db.selectFrom('encryptors').selectAll()
+    const rows = await db
+      .selectFrom('encryptors')
+      .selectAll()
       .where('id', 'in', db.selectFrom('encryptor_aliases').select('encryptor_id').where('alias', '=', alias))
-      .orderBy('id').execute()
+      .orderBy('id')
+      .execute()
     return withAliases(db, rows)
   },
 
   async save(db: Executor, e: Encryptor, exists: boolean): Promise<void> {
     const row = {
-      content_encryption: e.contentEncryption, key_transport: e.keyTransport, recipient_identifier: e.recipientIdentifier,
-      missing_alias: e.missingAlias, encoding: e.encoding, version: e.version, updated_at: e.updatedAt,
+      content_encryption: e.contentEncryption,
+      key_transport: e.keyTransport,
+      recipient_identifier: e.recipientIdentifier,
+      missing_alias: e.missingAlias,
+      encoding: e.encoding,
+      version: e.version,
+      updated_at: e.updatedAt,
     }
     if (exists) await db.updateTable('encryptors').set(row).where('id', '=', e.id).execute()
-    else await db.insertInto('encryptors').values({ id: e.id, created_at: e.createdAt, ...row }).execute()
+    else
+      await db
+        .insertInto('encryptors')
+        .values({ id: e.id, created_at: e.createdAt, ...row })
+        .execute()
     await db.deleteFrom('encryptor_aliases').where('encryptor_id', '=', e.id).execute()
-    await db.insertInto('encryptor_aliases')
-      .values(e.receiverAliases.map((alias, position) => ({ encryptor_id: e.id, position, alias }))).execute()
+    await db
+      .insertInto('encryptor_aliases')
+      .values(e.receiverAliases.map((alias, position) => ({ encryptor_id: e.id, position, alias })))
+      .execute()
   },
 
   async setPause(db: Executor, id: string, pause: Encryptor['pause']): Promise<void> {
-    await db.updateTable('encryptors').set({ paused_by: pause?.renewalId ?? null, paused_until: pause?.until ?? null }).where('id', '=', id).execute()
+    await db
+      .updateTable('encryptors')
+      .set({ paused_by: pause?.renewalId ?? null, paused_until: pause?.until ?? null })
+      .where('id', '=', id)
+      .execute()
   },
 
   async delete(db: Executor, id: string): Promise<void> {

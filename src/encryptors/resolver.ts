@@ -34,13 +34,19 @@ export class RecipientResolver {
   /** Set while change notifications are lost: cached or not, nothing here can be trusted to be current. */
   private staleSince: number | undefined
 
-  constructor(private readonly db: Kysely<Database>, changes: ChangeFeed) {
+  constructor(
+    private readonly db: Kysely<Database>,
+    changes: ChangeFeed,
+  ) {
     changes.subscribe((change) => this.invalidate(change))
   }
 
   resolve(id: string): ResolvedEncryptor | Promise<ResolvedEncryptor> {
     if (this.staleSince !== undefined) {
-      throw Object.assign(new Errors.NOT_READY('This replica lost its change notifications and is reloading; retry in a moment.'), { retryAfter: 1 })
+      throw Object.assign(
+        new Errors.NOT_READY('This replica lost its change notifications and is reloading; retry in a moment.'),
+        { retryAfter: 1 },
+      )
     }
     const hit = this.cache.get(id)
     if (hit) return hit
@@ -88,7 +94,10 @@ export class RecipientResolver {
       encoding: encryptor.encoding,
       receiverAliases: encryptor.receiverAliases,
       pause: encryptor.pause,
-      template: new EnvelopeTemplate(prepareRecipients(id, encryptor, certificates), CONTENT_ENCRYPTION[encryptor.contentEncryption]),
+      template: new EnvelopeTemplate(
+        prepareRecipients(id, encryptor, certificates),
+        CONTENT_ENCRYPTION[encryptor.contentEncryption],
+      ),
     }
     if (generation === this.generation) this.cache.set(id, resolved)
     return resolved

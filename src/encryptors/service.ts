@@ -18,7 +18,10 @@ export interface EncryptorDetails extends Encryptor {
 
 /** Encryptor configurations. No write may leave an encryptor unable to encrypt. */
 export class EncryptorService {
-  constructor(private readonly db: Kysely<Database>, private readonly changes: ChangeFeed) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly changes: ChangeFeed,
+  ) {}
 
   async list(): Promise<EncryptorDetails[]> {
     const encryptors = await encryptorRepository.list(this.db)
@@ -31,12 +34,22 @@ export class EncryptorService {
   }
 
   /** Creates or replaces an encryptor; unchanged settings leave the version as it is. */
-  async put(id: string, input: Partial<EncryptorSettings> & Pick<EncryptorSettings, 'receiverAliases'>, actor: Actor, preconditions?: Preconditions) {
+  async put(
+    id: string,
+    input: Partial<EncryptorSettings> & Pick<EncryptorSettings, 'receiverAliases'>,
+    actor: Actor,
+    preconditions?: Preconditions,
+  ) {
     const settings: EncryptorSettings = { ...ENCRYPTOR_DEFAULTS, ...input }
     return this.write(id, actor, preconditions, { allowCreate: true }, (current) => {
       if (!current) return { settings, touched: [], action: 'encryptor.create' }
-      const before = new Set(current.receiverAliases), after = new Set(settings.receiverAliases)
-      return { settings, touched: [...before, ...after].filter((a) => before.has(a) !== after.has(a)), action: 'encryptor.update' }
+      const before = new Set(current.receiverAliases),
+        after = new Set(settings.receiverAliases)
+      return {
+        settings,
+        touched: [...before, ...after].filter((a) => before.has(a) !== after.has(a)),
+        action: 'encryptor.update',
+      }
     })
   }
 
@@ -52,7 +65,11 @@ export class EncryptorService {
   async addAlias(id: string, alias: string, actor: Actor, preconditions?: Preconditions) {
     return this.write(id, actor, preconditions, { allowCreate: false }, (current) => {
       if (current!.receiverAliases.includes(alias)) throw new Errors.ALIAS_ALREADY_LISTED(id, alias)
-      return { settings: { ...current!, receiverAliases: [...current!.receiverAliases, alias] }, touched: [alias], action: 'encryptor.alias.add' }
+      return {
+        settings: { ...current!, receiverAliases: [...current!.receiverAliases, alias] },
+        touched: [alias],
+        action: 'encryptor.alias.add',
+      }
     })
   }
 
@@ -60,7 +77,11 @@ export class EncryptorService {
     return this.write(id, actor, preconditions, { allowCreate: false }, (current) => {
       if (!current!.receiverAliases.includes(alias)) throw new Errors.ALIAS_NOT_LISTED(id, alias)
       if (current!.receiverAliases.length === 1) throw new Errors.LAST_ALIAS(alias, id)
-      return { settings: { ...current!, receiverAliases: current!.receiverAliases.filter((a) => a !== alias) }, touched: [alias], action: 'encryptor.alias.remove' }
+      return {
+        settings: { ...current!, receiverAliases: current!.receiverAliases.filter((a) => a !== alias) },
+        touched: [alias],
+        action: 'encryptor.alias.remove',
+      }
     })
   }
 

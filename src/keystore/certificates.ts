@@ -17,7 +17,10 @@ export function storedCertificate(row: { certificate: Buffer; sha256_fingerprint
 }
 
 /** The certificates present for `aliases`, by alias. */
-export async function loadCertificates(db: Executor, aliases: readonly string[]): Promise<Map<string, ReceiverCertificate>> {
+export async function loadCertificates(
+  db: Executor,
+  aliases: readonly string[],
+): Promise<Map<string, ReceiverCertificate>> {
   const rows = await keystoreRepository.findMany(db, aliases)
   return new Map(rows.map((r) => [r.alias, storedCertificate(r)]))
 }

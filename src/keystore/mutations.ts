@@ -25,7 +25,8 @@ const fingerprintOf = (row: { sha256_fingerprint: string; version: number } | un
 export async function storeCertificate(ctx: MutationContext, alias: string, certificate: ReceiverCertificate) {
   const { tx } = ctx
   const existing = await keystoreRepository.find(tx, alias)
-  if (existing?.sha256_fingerprint === certificate.sha256Fingerprint) return { created: false, changed: false, row: existing }
+  if (existing?.sha256_fingerprint === certificate.sha256Fingerprint)
+    return { created: false, changed: false, row: existing }
   await checkEncryptorsStillResolve(ctx, alias, certificate)
   const at = new Date().toISOString()
   const row = { alias, certificate: certificate.der, sha256_fingerprint: certificate.sha256Fingerprint, at }
@@ -37,8 +38,12 @@ export async function storeCertificate(ctx: MutationContext, alias: string, cert
   }
   const stored = (await keystoreRepository.find(tx, alias))!
   await recordAudit(tx, ctx.actor, {
-    action: existing ? 'keystore.replace' : 'keystore.create', target: `keystore/${alias}`,
-    before: fingerprintOf(existing), after: fingerprintOf(stored), renewalId: ctx.renewalId, comment: ctx.comment,
+    action: existing ? 'keystore.replace' : 'keystore.create',
+    target: `keystore/${alias}`,
+    before: fingerprintOf(existing),
+    after: fingerprintOf(stored),
+    renewalId: ctx.renewalId,
+    comment: ctx.comment,
   })
   ctx.touched({ kind: 'keystore', alias })
   return { created: !existing, changed: true, row: stored }
@@ -53,14 +58,22 @@ export async function deleteCertificate(ctx: MutationContext, alias: string): Pr
   await keystoreRepository.retire(tx, existing, 'deleted', new Date().toISOString())
   await keystoreRepository.delete(tx, alias)
   await recordAudit(tx, ctx.actor, {
-    action: 'keystore.delete', target: `keystore/${alias}`, before: fingerprintOf(existing), after: null,
-    renewalId: ctx.renewalId, comment: ctx.comment,
+    action: 'keystore.delete',
+    target: `keystore/${alias}`,
+    before: fingerprintOf(existing),
+    after: null,
+    renewalId: ctx.renewalId,
+    comment: ctx.comment,
   })
   ctx.touched({ kind: 'keystore', alias })
 }
 
 /** Refuses a change to `alias` (a new certificate, or none) that would leave an encryptor unable to encrypt. */
-async function checkEncryptorsStillResolve({ tx }: MutationContext, alias: string, replacement: ReceiverCertificate | undefined) {
+async function checkEncryptorsStillResolve(
+  { tx }: MutationContext,
+  alias: string,
+  replacement: ReceiverCertificate | undefined,
+) {
   for (const encryptor of await encryptorRepository.using(tx, alias)) {
     const certificates = await loadCertificates(tx, encryptor.receiverAliases)
     if (replacement) certificates.set(alias, replacement)

@@ -21,32 +21,67 @@ export const keystoreRepository = {
 
   /** Versions keep counting across delete and re-create, so an old ETag never matches a new certificate. */
   async nextVersion(db: Executor, alias: string): Promise<number> {
-    const row = await db.selectFrom('keystore_history').select((eb) => eb.fn.max('version').as('max'))
-      .where('alias', '=', alias).executeTakeFirst()
+    const row = await db
+      .selectFrom('keystore_history')
+      .select((eb) => eb.fn.max('version').as('max'))
+      .where('alias', '=', alias)
+      .executeTakeFirst()
     return Number(row?.max ?? 0) + 1
   },
 
-  async insert(db: Executor, row: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string }) {
-    await db.insertInto('keystore_entries').values({
-      alias: row.alias, certificate: row.certificate, sha256_fingerprint: row.sha256_fingerprint,
-      version: row.version, created_at: row.at, updated_at: row.at,
-    }).execute()
+  async insert(
+    db: Executor,
+    row: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string },
+  ) {
+    await db
+      .insertInto('keystore_entries')
+      .values({
+        alias: row.alias,
+        certificate: row.certificate,
+        sha256_fingerprint: row.sha256_fingerprint,
+        version: row.version,
+        created_at: row.at,
+        updated_at: row.at,
+      })
+      .execute()
   },
 
-  async replace(db: Executor, row: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string }) {
-    await db.updateTable('keystore_entries').set({
-      certificate: row.certificate, sha256_fingerprint: row.sha256_fingerprint, version: row.version, updated_at: row.at,
-    }).where('alias', '=', row.alias).execute()
+  async replace(
+    db: Executor,
+    row: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string },
+  ) {
+    await db
+      .updateTable('keystore_entries')
+      .set({
+        certificate: row.certificate,
+        sha256_fingerprint: row.sha256_fingerprint,
+        version: row.version,
+        updated_at: row.at,
+      })
+      .where('alias', '=', row.alias)
+      .execute()
   },
 
   async delete(db: Executor, alias: string) {
     await db.deleteFrom('keystore_entries').where('alias', '=', alias).execute()
   },
 
-  async retire(db: Executor, entry: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number }, reason: 'replaced' | 'deleted', at: string) {
-    await db.insertInto('keystore_history').values({
-      alias: entry.alias, certificate: entry.certificate, sha256_fingerprint: entry.sha256_fingerprint,
-      version: entry.version, retired_at: at, reason,
-    }).execute()
+  async retire(
+    db: Executor,
+    entry: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number },
+    reason: 'replaced' | 'deleted',
+    at: string,
+  ) {
+    await db
+      .insertInto('keystore_history')
+      .values({
+        alias: entry.alias,
+        certificate: entry.certificate,
+        sha256_fingerprint: entry.sha256_fingerprint,
+        version: entry.version,
+        retired_at: at,
+        reason,
+      })
+      .execute()
   },
 }

@@ -1,6 +1,9 @@
 import type { Kysely } from 'kysely'
 import {
-  checkReceiverPolicy, decodeCertificateUpload, parseReceiverCertificate, type ReceiverCertificate,
+  checkReceiverPolicy,
+  decodeCertificateUpload,
+  parseReceiverCertificate,
+  type ReceiverCertificate,
 } from '../cms/certificate.js'
 import type { Actor } from '../audit/audit.js'
 import { encryptorRepository } from '../encryptors/repository.js'
@@ -36,15 +39,29 @@ export interface KeystoreEntryDetails extends KeystoreEntry {
 
 export const DAY_MS = 86_400_000
 
-type EntryRow = { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; created_at: string; updated_at: string }
+type EntryRow = {
+  alias: string
+  certificate: Buffer
+  sha256_fingerprint: string
+  version: number
+  created_at: string
+  updated_at: string
+}
 
 const toEntry = (row: EntryRow): KeystoreEntry => ({
-  alias: row.alias, certificate: storedCertificate(row), version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
+  alias: row.alias,
+  certificate: storedCertificate(row),
+  version: row.version,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
 })
 
 /** Receiver certificates by alias. Every write checks that no encryptor is left unable to encrypt. */
 export class KeystoreService {
-  constructor(private readonly db: Kysely<Database>, private readonly changes: ChangeFeed) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly changes: ChangeFeed,
+  ) {}
 
   /** All entries by alias; with `expiringWithinDays`, only those whose certificate ends within that many days. */
   async list(filter: { expiringWithinDays?: number } = {}): Promise<KeystoreEntry[]> {
@@ -64,7 +81,12 @@ export class KeystoreService {
     return {
       ...toEntry(row),
       usedBy: users.map((e) => e.id),
-      history: history.map((h) => ({ version: h.version, certificate: storedCertificate(h), retiredAt: h.retired_at, reason: h.reason as RetiredCertificate['reason'] })),
+      history: history.map((h) => ({
+        version: h.version,
+        certificate: storedCertificate(h),
+        retiredAt: h.retired_at,
+        reason: h.reason as RetiredCertificate['reason'],
+      })),
     }
   }
 
@@ -72,7 +94,12 @@ export class KeystoreService {
    * Stores `upload` (PEM or DER) under `alias`: created, or replacing the current certificate (kept
    * in the history). Every check runs before anything is written.
    */
-  async put(alias: string, upload: Buffer, actor: Actor, preconditions?: Preconditions): Promise<{ created: boolean; entry: KeystoreEntry }> {
+  async put(
+    alias: string,
+    upload: Buffer,
+    actor: Actor,
+    preconditions?: Preconditions,
+  ): Promise<{ created: boolean; entry: KeystoreEntry }> {
     const certificate = validateUpload(upload)
     const result = await transact(this.db, this.changes, async (ctx) => {
       const existing = await keystoreRepository.find(ctx.tx, alias)

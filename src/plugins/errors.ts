@@ -7,7 +7,8 @@ import { Errors } from '../errors.js'
 /** Fastify's own errors, mapped onto the catalogue so clients see one vocabulary. */
 const FASTIFY_CODES: Record<string, (e: FastifyError) => FastifyError> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) => new Errors.UNSUPPORTED_MEDIA_TYPE(e.message),
-  FST_ERR_CTP_BODY_TOO_LARGE: () => new Errors.BODY_TOO_LARGE('The request body is larger than the limit (BODY_LIMIT).'),
+  FST_ERR_CTP_BODY_TOO_LARGE: () =>
+    new Errors.BODY_TOO_LARGE('The request body is larger than the limit (BODY_LIMIT).'),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => new Errors.EMPTY_BODY('The JSON body is empty.'),
   FST_ERR_CTP_INVALID_JSON_BODY: (e) => new Errors.MALFORMED_JSON(e.message),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: (e) => new Errors.VALIDATION(e.message),
@@ -26,18 +27,31 @@ export interface Problem {
 }
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 412: 'Precondition Failed', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-  422: 'Unprocessable Content', 428: 'Precondition Required', 429: 'Too Many Requests', 500: 'Internal Server Error',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
   503: 'Service Unavailable',
 }
 
-const problemType = (code: string) => `urn:cms-encryptor:problem:${code.replace(/^CMS_/, '').toLowerCase().replace(/_/g, '-')}`
+const problemType = (code: string) =>
+  `urn:cms-encryptor:problem:${code.replace(/^CMS_/, '').toLowerCase().replace(/_/g, '-')}`
 
 function toProblem(raw: FastifyError, request: FastifyRequest): { problem: Problem; cause?: FastifyError } {
   let err = raw
   if (raw.validation) {
-    err = new Errors.VALIDATION(`${raw.validationContext ?? 'request'}${raw.validation[0]?.instancePath ?? ''} ${raw.validation[0]?.message ?? 'is invalid'}`.trim())
+    err = new Errors.VALIDATION(
+      `${raw.validationContext ?? 'request'}${raw.validation[0]?.instancePath ?? ''} ${raw.validation[0]?.message ?? 'is invalid'}`.trim(),
+    )
   } else if (raw.code && FASTIFY_CODES[raw.code]) {
     err = FASTIFY_CODES[raw.code]!(raw)
   } else if (raw instanceof SyntaxError && raw.statusCode === 400) {
@@ -56,7 +70,8 @@ function toProblem(raw: FastifyError, request: FastifyRequest): { problem: Probl
     instance: request.url.split('?')[0]!,
     requestId: String(request.id),
   }
-  if (raw.validation) problem.errors = raw.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'invalid' }))
+  if (raw.validation)
+    problem.errors = raw.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'invalid' }))
   return { problem, cause: internal ? raw : undefined }
 }
 
@@ -71,33 +86,44 @@ export function sendProblem(reply: FastifyReply, problem: Problem) {
  */
 export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket) {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const error = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new Errors.REQUEST_TIMEOUT()
-    : err.code === 'HPE_HEADER_OVERFLOW' ? new Errors.HEADERS_TOO_LARGE()
-    : new Errors.MALFORMED_HTTP(err.code ?? 'unparseable')
+  const error =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new Errors.REQUEST_TIMEOUT()
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new Errors.HEADERS_TOO_LARGE()
+        : new Errors.MALFORMED_HTTP(err.code ?? 'unparseable')
   const status = error.statusCode!
   const body = JSON.stringify({
     type: problemType(error.code),
-    title: STATUS_CODES[status], status, detail: error.message, code: error.code,
+    title: STATUS_CODES[status],
+    status,
+    detail: error.message,
+    code: error.code,
   })
   this.log.info({ code: error.code, parserError: err.code }, 'client error')
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${body}`)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${body}`,
+    )
   }
   socket.destroy()
 }
 
 /** Renders every 4xx/5xx, Fastify's own included, as RFC 9457 application/problem+json. */
-export default fp(async function errors(fastify: FastifyInstance) {
-  fastify.setErrorHandler((error: FastifyError, request, reply) => {
-    const { problem, cause } = toProblem(error, request)
-    if (cause) request.log.error({ err: cause }, 'request failed')
-    else request.log.info({ code: problem.code, status: problem.status }, 'request refused')
-    const retryAfter = (error as { retryAfter?: number }).retryAfter
-    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-    return sendProblem(reply, problem)
-  })
-  fastify.setNotFoundHandler((request, reply) => {
-    const { problem } = toProblem(new Errors.ROUTE_NOT_FOUND(request.method, request.url.split('?')[0]), request)
-    return sendProblem(reply, problem)
-  })
-}, { name: 'errors' })
+export default fp(
+  async function errors(fastify: FastifyInstance) {
+    fastify.setErrorHandler((error: FastifyError, request, reply) => {
+      const { problem, cause } = toProblem(error, request)
+      if (cause) request.log.error({ err: cause }, 'request failed')
+      else request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+      const retryAfter = (error as { retryAfter?: number }).retryAfter
+      if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+      return sendProblem(reply, problem)
+    })
+    fastify.setNotFoundHandler((request, reply) => {
+      const { problem } = toProblem(new Errors.ROUTE_NOT_FOUND(request.method, request.url.split('?')[0]), request)
+      return sendProblem(reply, problem)
+    })
+  },
+  { name: 'errors' },
+)

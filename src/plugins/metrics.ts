@@ -21,29 +21,39 @@ export class ServiceMetrics {
   readonly registry = new Registry()
 
   readonly requests = new Counter({
-    name: 'http_requests_total', help: 'HTTP requests by method, route template and status.',
-    labelNames: ['method', 'route', 'status'], registers: [this.registry],
+    name: 'http_requests_total',
+    help: 'HTTP requests by method, route template and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
   })
 
   readonly duration = new Histogram({
-    name: 'http_request_duration_seconds', help: 'HTTP request latency by method, route template and status.',
-    labelNames: ['method', 'route', 'status'], registers: [this.registry],
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by method, route template and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
   })
 
   readonly payloadBytes = new Histogram({
-    name: 'cms_encrypt_payload_bytes', help: 'Size of encrypted payloads.', registers: [this.registry],
+    name: 'cms_encrypt_payload_bytes',
+    help: 'Size of encrypted payloads.',
+    registers: [this.registry],
     buckets: [1024, 10 * 1024, 100 * 1024, MB, 10 * MB, 100 * MB, 1024 * MB, 2048 * MB],
   })
 
   readonly recipients = new Histogram({
-    name: 'cms_encrypt_recipients', help: 'RecipientInfos per encrypted message.', registers: [this.registry],
+    name: 'cms_encrypt_recipients',
+    help: 'RecipientInfos per encrypted message.',
+    registers: [this.registry],
     buckets: [1, 2, 3, 5, 10, 20],
   })
 
   readonly encryptErrors = new Counter({
-    name: 'cms_encrypt_errors_total', help: 'Encrypt requests that failed, by reason (error code).',
-    labelNames: ['reason'], registers: [this.registry],
+    name: 'cms_encrypt_errors_total',
+    help: 'Encrypt requests that failed, by reason (error code).',
+    labelNames: ['reason'],
+    registers: [this.registry],
   })
 
   encrypted(payloadBytes: number, recipients: number): void {
@@ -53,56 +63,81 @@ export class ServiceMetrics {
 }
 
 /** /metrics, per-request metrics, and gauges read from the store at scrape time. */
-export default fp(async function metrics(fastify: FastifyInstance, opts: { requireToken: boolean }) {
-  const m = new ServiceMetrics()
-  collectDefaultMetrics({ register: m.registry })
-  fastify.decorate('metrics', m)
+export default fp(
+  async function metrics(fastify: FastifyInstance, opts: { requireToken: boolean }) {
+    const m = new ServiceMetrics()
+    collectDefaultMetrics({ register: m.registry })
+    fastify.decorate('metrics', m)
 
-  new Gauge({
-    name: 'cms_certificate_not_after_seconds', help: 'End of validity of the certificate under each alias (Unix time).',
-    labelNames: ['alias'], registers: [m.registry],
-    async collect() {
-      this.reset()
-      for (const e of await fastify.keystore.list()) this.set({ alias: e.alias }, e.certificate.notAfter.getTime() / 1000)
-    },
-  })
-  new Gauge({
-    name: 'cms_certificate_days_to_expiry', help: 'Days until the certificate under each alias expires (negative: expired).',
-    labelNames: ['alias'], registers: [m.registry],
-    async collect() {
-      this.reset()
-      for (const e of await fastify.keystore.list()) this.set({ alias: e.alias }, Math.floor((e.certificate.notAfter.getTime() - Date.now()) / DAY_MS))
-    },
-  })
-  new Gauge({
-    name: 'cms_renewals_active', help: 'Active renewals by procedure and the step they wait for.',
-    labelNames: ['procedure', 'step'], registers: [m.registry],
-    async collect() {
-      this.reset()
-      for (const r of await fastify.renewals.list({ state: 'active' })) {
-        this.inc({ procedure: r.procedure, step: pendingStep({ procedure: r.procedure, state: r.state, done: r.done })?.step ?? 'none' })
+    new Gauge({
+      name: 'cms_certificate_not_after_seconds',
+      help: 'End of validity of the certificate under each alias (Unix time).',
+      labelNames: ['alias'],
+      registers: [m.registry],
+      async collect() {
+        this.reset()
+        for (const e of await fastify.keystore.list())
+          this.set({ alias: e.alias }, e.certificate.notAfter.getTime() / 1000)
+      },
+    })
+    new Gauge({
+      name: 'cms_certificate_days_to_expiry',
+      help: 'Days until the certificate under each alias expires (negative: expired).',
+      labelNames: ['alias'],
+      registers: [m.registry],
+      async collect() {
+        this.reset()
+        for (const e of await fastify.keystore.list())
+          this.set({ alias: e.alias }, Math.floor((e.certificate.notAfter.getTime() - Date.now()) / DAY_MS))
+      },
+    })
+    new Gauge({
+      name: 'cms_renewals_active',
+      help: 'Active renewals by procedure and the step they wait for.',
+      labelNames: ['procedure', 'step'],
+      registers: [m.registry],
+      async collect() {
+        this.reset()
+        for (const r of await fastify.renewals.list({ state: 'active' })) {
+          this.inc({
+            procedure: r.procedure,
+            step: pendingStep({ procedure: r.procedure, state: r.state, done: r.done })?.step ?? 'none',
+          })
+        }
+      },
+    })
+    new Gauge({
+      name: 'cms_encryptors_paused',
+      help: 'Encryptors paused by a downtime renewal.',
+      registers: [m.registry],
+      async collect() {
+        this.set((await fastify.encryptors.list()).filter((e) => e.pause).length)
+      },
+    })
+
+    fastify.addHook('onResponse', async (request, reply) => {
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
       }
-    },
-  })
-  new Gauge({
-    name: 'cms_encryptors_paused', help: 'Encryptors paused by a downtime renewal.', registers: [m.registry],
-    async collect() {
-      this.set((await fastify.encryptors.list()).filter((e) => e.pause).length)
-    },
-  })
+      m.requests.inc(labels)
+      m.duration.observe(labels, reply.elapsedTime / 1000)
+    })
 
-  fastify.addHook('onResponse', async (request, reply) => {
-    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }
-    m.requests.inc(labels)
-    m.duration.observe(labels, reply.elapsedTime / 1000)
-  })
-
-  fastify.get('/metrics', {
-    config: opts.requireToken ? { roles: ROLES } : {},
-    schema: {
-      tags: ['ops'], summary: 'Prometheus metrics',
-      description: 'Text exposition format. Needs a bearer token of any role when METRICS_REQUIRE_TOKEN is set.',
-      response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4.' } },
-    },
-  }, async (_request, reply) => reply.type(m.registry.contentType).send(await m.registry.metrics()))
-}, { name: 'metrics', dependencies: ['services'] })
+    fastify.get(
+      '/metrics',
+      {
+        config: opts.requireToken ? { roles: ROLES } : {},
+        schema: {
+          tags: ['ops'],
+          summary: 'Prometheus metrics',
+          description: 'Text exposition format. Needs a bearer token of any role when METRICS_REQUIRE_TOKEN is set.',
+          response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4.' } },
+        },
+      },
+      async (_request, reply) => reply.type(m.registry.contentType).send(await m.registry.metrics()),
+    )
+  },
+  { name: 'metrics', dependencies: ['services'] },
+)

@@ -25,28 +25,31 @@ declare module 'fastify' {
  * The domain services over one store. The store is opened by the caller; this plugin closes it.
  * On PostgreSQL it also listens for the changes other replicas commit.
  */
-export default fp(async function services(fastify: FastifyInstance, opts: { db: Kysely<Database>; databaseUrl: string }) {
-  const changes = new ChangeFeed()
-  const recipients = new RecipientResolver(opts.db, changes)
-  fastify.decorate('db', opts.db)
-  fastify.decorate('keystore', new KeystoreService(opts.db, changes))
-  fastify.decorate('encryptors', new EncryptorService(opts.db, changes))
-  fastify.decorate('recipients', recipients)
-  fastify.decorate('renewals', new RenewalService(opts.db, changes))
+export default fp(
+  async function services(fastify: FastifyInstance, opts: { db: Kysely<Database>; databaseUrl: string }) {
+    const changes = new ChangeFeed()
+    const recipients = new RecipientResolver(opts.db, changes)
+    fastify.decorate('db', opts.db)
+    fastify.decorate('keystore', new KeystoreService(opts.db, changes))
+    fastify.decorate('encryptors', new EncryptorService(opts.db, changes))
+    fastify.decorate('recipients', recipients)
+    fastify.decorate('renewals', new RenewalService(opts.db, changes))
 
-  let listener: ChangeListener | null = null
-  if (opts.databaseUrl) {
-    listener = new ChangeListener(opts.databaseUrl, changes, {
-      onDown: () => recipients.suspend(),
-      onUp: () => recipients.resume(),
-      onError: (message) => fastify.log.warn(message),
+    let listener: ChangeListener | null = null
+    if (opts.databaseUrl) {
+      listener = new ChangeListener(opts.databaseUrl, changes, {
+        onDown: () => recipients.suspend(),
+        onUp: () => recipients.resume(),
+        onError: (message) => fastify.log.warn(message),
+      })
+      await listener.start()
+    }
+    fastify.decorate('changeListener', listener)
+
+    fastify.addHook('onClose', async () => {
+      await listener?.close()
+      await opts.db.destroy()
     })
-    await listener.start()
-  }
-  fastify.decorate('changeListener', listener)
-
-  fastify.addHook('onClose', async () => {
-    await listener?.close()
-    await opts.db.destroy()
-  })
-}, { name: 'services' })
+  },
+  { name: 'services' },
+)

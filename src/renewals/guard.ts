@@ -3,7 +3,9 @@ import type { Executor } from '../store/schema.js'
 
 /** The active renewal that owns `alias` (as current or new alias), if any. */
 export async function renewalOwningAlias(db: Executor, alias: string) {
-  return db.selectFrom('renewals').select(['id', 'procedure', 'encryptor_id', 'current_alias', 'new_alias'])
+  return db
+    .selectFrom('renewals')
+    .select(['id', 'procedure', 'encryptor_id', 'current_alias', 'new_alias'])
     .where('state', '=', 'active')
     .where((eb) => eb.or([eb('current_alias', '=', alias), eb('new_alias', '=', alias)]))
     .executeTakeFirst()
@@ -11,8 +13,12 @@ export async function renewalOwningAlias(db: Executor, alias: string) {
 
 /** The active renewal of `encryptorId`, if any. */
 export async function renewalOfEncryptor(db: Executor, encryptorId: string) {
-  return db.selectFrom('renewals').select(['id', 'procedure', 'encryptor_id', 'current_alias', 'new_alias'])
-    .where('state', '=', 'active').where('encryptor_id', '=', encryptorId).executeTakeFirst()
+  return db
+    .selectFrom('renewals')
+    .select(['id', 'procedure', 'encryptor_id', 'current_alias', 'new_alias'])
+    .where('state', '=', 'active')
+    .where('encryptor_id', '=', encryptorId)
+    .executeTakeFirst()
 }
 
 /**
@@ -29,7 +35,11 @@ export async function refuseAliasOwnedByRenewal(db: Executor, alias: string): Pr
 }
 
 /** Refuses a direct change to an encryptor whose receiver aliases a renewal is changing. */
-export async function refuseEncryptorChangeDuringRenewal(db: Executor, encryptorId: string, touchedAliases: readonly string[] | 'all'): Promise<void> {
+export async function refuseEncryptorChangeDuringRenewal(
+  db: Executor,
+  encryptorId: string,
+  touchedAliases: readonly string[] | 'all',
+): Promise<void> {
   const renewal = await renewalOfEncryptor(db, encryptorId)
   if (!renewal) return
   const owned = [renewal.current_alias, renewal.new_alias].filter((a): a is string => a !== null)

@@ -10,8 +10,14 @@ export const PROCEDURES = ['exchange', 'add-alias', 'prepared-alias', 'downtime'
 export type Procedure = (typeof PROCEDURES)[number]
 
 export const STEPS = [
-  'exchange-certificate', 'add-certificate', 'add-alias', 'confirm-receiver-switched',
-  'remove-old-alias', 'remove-old-certificate', 'begin-downtime', 'end-downtime',
+  'exchange-certificate',
+  'add-certificate',
+  'add-alias',
+  'confirm-receiver-switched',
+  'remove-old-alias',
+  'remove-old-certificate',
+  'begin-downtime',
+  'end-downtime',
 ] as const
 export type StepName = (typeof STEPS)[number]
 
@@ -96,9 +102,7 @@ export interface RenewalProgress {
   done: number
 }
 
-export type StepTransition =
-  | { kind: 'apply'; step: StepDefinition; progress: RenewalProgress }
-  | { kind: 'repeat' } // the last completed step again: idempotent, nothing changes
+export type StepTransition = { kind: 'apply'; step: StepDefinition; progress: RenewalProgress } | { kind: 'repeat' } // the last completed step again: idempotent, nothing changes
 
 /**
  * Decides whether `stepName` may be taken now by a caller holding `roles`. Checks, in order: the
@@ -109,11 +113,15 @@ export function nextStep(progress: RenewalProgress, stepName: string, roles: rea
   const definition = PROCEDURE[progress.procedure]
   const index = definition.steps.findIndex((s) => s.name === stepName)
   if (index === -1) {
-    throw new Errors.STEP_UNKNOWN(`The ${progress.procedure} procedure has no step "${stepName}"; its steps are ${definition.steps.map((s) => s.name).join(', ')}.`)
+    throw new Errors.STEP_UNKNOWN(
+      `The ${progress.procedure} procedure has no step "${stepName}"; its steps are ${definition.steps.map((s) => s.name).join(', ')}.`,
+    )
   }
   const step = definition.steps[index]!
   if (!roles.includes(step.role)) {
-    throw new Errors.STEP_FORBIDDEN(`Step "${step.name}" is taken by the ${step.role} role; this token has ${roles.join(', ')}.`)
+    throw new Errors.STEP_FORBIDDEN(
+      `Step "${step.name}" is taken by the ${step.role} role; this token has ${roles.join(', ')}.`,
+    )
   }
   if (index === progress.done - 1) return { kind: 'repeat' }
   if (progress.state !== 'active') {
@@ -126,7 +134,11 @@ export function nextStep(progress: RenewalProgress, stepName: string, roles: rea
     )
   }
   const done = index + 1
-  return { kind: 'apply', step, progress: { ...progress, done, state: done === definition.steps.length ? 'completed' : 'active' } }
+  return {
+    kind: 'apply',
+    step,
+    progress: { ...progress, done, state: done === definition.steps.length ? 'completed' : 'active' },
+  }
 }
 
 /** The inverse of an effect taken before the point of no return. */
@@ -143,7 +155,8 @@ const INVERSE: Partial<Record<Effect['kind'], (e: Effect) => Effect>> = {
  */
 export function abortPlan(progress: RenewalProgress): Effect[] {
   const definition = PROCEDURE[progress.procedure]
-  if (progress.state !== 'active') throw new Errors.RENEWAL_NOT_ACTIVE(`The renewal is ${progress.state}; there is nothing to abort.`)
+  if (progress.state !== 'active')
+    throw new Errors.RENEWAL_NOT_ACTIVE(`The renewal is ${progress.state}; there is nothing to abort.`)
   const done = definition.steps.slice(0, progress.done)
   if (done.some((s) => s.name === definition.pointOfNoReturn)) {
     throw new Errors.ABORT_REFUSED(

@@ -68,12 +68,26 @@ export const renewalRepository = {
   },
 
   async insert(db: Executor, r: Renewal): Promise<void> {
-    await db.insertInto('renewals').values({
-      id: r.id, procedure: r.procedure, encryptor_id: r.encryptorId, current_alias: r.currentAlias, new_alias: r.newAlias,
-      state: r.state, done_steps: r.done, step_log: JSON.stringify(r.stepLog), certificate: r.certificate, certificate_fingerprint: r.certificateFingerprint,
-      downtime_start: r.downtime?.start ?? null, downtime_end: r.downtime?.end ?? null,
-      created_by: r.createdBy, created_at: r.createdAt, updated_at: r.updatedAt,
-    }).execute()
+    await db
+      .insertInto('renewals')
+      .values({
+        id: r.id,
+        procedure: r.procedure,
+        encryptor_id: r.encryptorId,
+        current_alias: r.currentAlias,
+        new_alias: r.newAlias,
+        state: r.state,
+        done_steps: r.done,
+        step_log: JSON.stringify(r.stepLog),
+        certificate: r.certificate,
+        certificate_fingerprint: r.certificateFingerprint,
+        downtime_start: r.downtime?.start ?? null,
+        downtime_end: r.downtime?.end ?? null,
+        created_by: r.createdBy,
+        created_at: r.createdAt,
+        updated_at: r.updatedAt,
+      })
+      .execute()
   },
 
   /**
@@ -81,9 +95,12 @@ export const renewalRepository = {
    * two replicas or requests taking the same step, exactly one applies it.
    */
   async advance(db: Executor, r: Renewal, expectedDone: number): Promise<boolean> {
-    const result = await db.updateTable('renewals')
+    const result = await db
+      .updateTable('renewals')
       .set({ state: r.state, done_steps: r.done, step_log: JSON.stringify(r.stepLog), updated_at: r.updatedAt })
-      .where('id', '=', r.id).where('done_steps', '=', expectedDone).where('state', '=', 'active')
+      .where('id', '=', r.id)
+      .where('done_steps', '=', expectedDone)
+      .where('state', '=', 'active')
       .executeTakeFirst()
     return Number(result.numUpdatedRows) === 1
   },

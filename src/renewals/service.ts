@@ -41,7 +41,10 @@ export interface RenewalDetails extends Renewal {
  * the audit records commit in one transaction, or none of them do.
  */
 export class RenewalService {
-  constructor(private readonly db: Kysely<Database>, private readonly changes: ChangeFeed) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly changes: ChangeFeed,
+  ) {}
 
   async list(filter: { state?: RenewalState; encryptorId?: string }): Promise<RenewalDetails[]> {
     const renewals = await renewalRepository.list(this.db, filter)
@@ -56,13 +59,19 @@ export class RenewalService {
   async start(input: StartRenewal, actor: Actor): Promise<RenewalDetails> {
     const definition = PROCEDURE[input.procedure]
     if (definition.newAlias === 'required' && !input.newAlias) {
-      throw new Errors.RENEWAL_INVALID(`The ${input.procedure} procedure needs "newAlias": the alias the new certificate goes under.`)
+      throw new Errors.RENEWAL_INVALID(
+        `The ${input.procedure} procedure needs "newAlias": the alias the new certificate goes under.`,
+      )
     }
     if (definition.newAlias === 'refused' && input.newAlias) {
-      throw new Errors.RENEWAL_INVALID(`The ${input.procedure} procedure keeps the current alias; "newAlias" is not taken.`)
+      throw new Errors.RENEWAL_INVALID(
+        `The ${input.procedure} procedure keeps the current alias; "newAlias" is not taken.`,
+      )
     }
-    if (input.newAlias === input.currentAlias) throw new Errors.RENEWAL_INVALID('"newAlias" must differ from "currentAlias".')
-    if (input.downtime && input.procedure !== 'downtime') throw new Errors.RENEWAL_INVALID('"downtime" is only for the downtime procedure.')
+    if (input.newAlias === input.currentAlias)
+      throw new Errors.RENEWAL_INVALID('"newAlias" must differ from "currentAlias".')
+    if (input.downtime && input.procedure !== 'downtime')
+      throw new Errors.RENEWAL_INVALID('"downtime" is only for the downtime procedure.')
     if (input.downtime && Date.parse(input.downtime.start) >= Date.parse(input.downtime.end)) {
       throw new Errors.RENEWAL_INVALID('The downtime window must end after it starts.')
     }
@@ -73,40 +82,84 @@ export class RenewalService {
       const encryptor = await findEncryptor(tx, input.encryptorId)
       const { currentAlias, newAlias } = input
       const precondition = (message: string) => new Errors.RENEWAL_PRECONDITION(message)
-      if (!encryptor.receiverAliases.includes(currentAlias)) throw precondition(`Encryptor "${encryptor.id}" does not list the current alias "${currentAlias}".`)
+      if (!encryptor.receiverAliases.includes(currentAlias))
+        throw precondition(`Encryptor "${encryptor.id}" does not list the current alias "${currentAlias}".`)
       const current = await keystoreRepository.find(tx, currentAlias)
       if (!current) throw precondition(`The keystore has no certificate under the current alias "${currentAlias}".`)
       if (input.procedure === 'add-alias') {
-        if (encryptor.receiverAliases.includes(newAlias!)) throw precondition(`Encryptor "${encryptor.id}" already lists "${newAlias}"; the add-alias procedure adds it.`)
-        if (await keystoreRepository.find(tx, newAlias!)) throw precondition(`The keystore already has a certificate under "${newAlias}"; choose a new alias.`)
+        if (encryptor.receiverAliases.includes(newAlias!))
+          throw precondition(
+            `Encryptor "${encryptor.id}" already lists "${newAlias}"; the add-alias procedure adds it.`,
+          )
+        if (await keystoreRepository.find(tx, newAlias!))
+          throw precondition(`The keystore already has a certificate under "${newAlias}"; choose a new alias.`)
       }
       if (input.procedure === 'prepared-alias') {
-        if (!encryptor.receiverAliases.includes(newAlias!)) throw precondition(`Encryptor "${encryptor.id}" does not list the prepared alias "${newAlias}"; add it (missingAlias "skip") or use the add-alias procedure.`)
-        if (await keystoreRepository.find(tx, newAlias!)) throw precondition(`The prepared alias "${newAlias}" already has a certificate; the slot must be empty.`)
-        if (encryptor.missingAlias !== 'skip') throw precondition(`Encryptor "${encryptor.id}" has missingAlias "${encryptor.missingAlias}"; a prepared empty slot needs "skip".`)
+        if (!encryptor.receiverAliases.includes(newAlias!))
+          throw precondition(
+            `Encryptor "${encryptor.id}" does not list the prepared alias "${newAlias}"; add it (missingAlias "skip") or use the add-alias procedure.`,
+          )
+        if (await keystoreRepository.find(tx, newAlias!))
+          throw precondition(`The prepared alias "${newAlias}" already has a certificate; the slot must be empty.`)
+        if (encryptor.missingAlias !== 'skip')
+          throw precondition(
+            `Encryptor "${encryptor.id}" has missingAlias "${encryptor.missingAlias}"; a prepared empty slot needs "skip".`,
+          )
       }
-      const busy = (await renewalOfEncryptor(tx, encryptor.id)) ?? (await renewalOwningAlias(tx, currentAlias)) ?? (newAlias ? await renewalOwningAlias(tx, newAlias) : undefined)
-      if (busy) throw new Errors.RENEWAL_IN_PROGRESS(`Renewal ${busy.id} (${busy.procedure} of encryptor "${busy.encryptor_id}") is still active for this encryptor or alias; finish or abort it first.`)
+      const busy =
+        (await renewalOfEncryptor(tx, encryptor.id)) ??
+        (await renewalOwningAlias(tx, currentAlias)) ??
+        (newAlias ? await renewalOwningAlias(tx, newAlias) : undefined)
+      if (busy)
+        throw new Errors.RENEWAL_IN_PROGRESS(
+          `Renewal ${busy.id} (${busy.procedure} of encryptor "${busy.encryptor_id}") is still active for this encryptor or alias; finish or abort it first.`,
+        )
       const old = storedCertificate(current)
-      if (old.sha256Fingerprint === certificate.sha256Fingerprint) throw new Errors.RENEWAL_INVALID(`The new certificate is the one already under "${currentAlias}".`)
+      if (old.sha256Fingerprint === certificate.sha256Fingerprint)
+        throw new Errors.RENEWAL_INVALID(`The new certificate is the one already under "${currentAlias}".`)
       if (certificate.notAfter < old.notAfter) {
-        throw new Errors.RENEWAL_INVALID(`The new certificate expires (${certificate.notAfter.toISOString()}) before the current one (${old.notAfter.toISOString()}); a renewal must not shorten the receiver's validity.`)
+        throw new Errors.RENEWAL_INVALID(
+          `The new certificate expires (${certificate.notAfter.toISOString()}) before the current one (${old.notAfter.toISOString()}); a renewal must not shorten the receiver's validity.`,
+        )
       }
       // The encryptor must be able to use the new certificate (e.g. it needs a subject key identifier).
       const after = await loadCertificates(tx, encryptor.receiverAliases)
       after.set(newAlias ?? currentAlias, certificate)
-      prepareRecipients(encryptor.id, { ...encryptor, receiverAliases: [...new Set([...encryptor.receiverAliases, newAlias ?? currentAlias])] }, after)
+      prepareRecipients(
+        encryptor.id,
+        { ...encryptor, receiverAliases: [...new Set([...encryptor.receiverAliases, newAlias ?? currentAlias])] },
+        after,
+      )
 
       const at = new Date().toISOString()
       const renewal: Renewal = {
-        id: randomUUID(), procedure: input.procedure, encryptorId: encryptor.id, currentAlias, newAlias: newAlias ?? null,
-        state: 'active', done: 0, stepLog: [], certificate: certificate.der, certificateFingerprint: certificate.sha256Fingerprint, downtime: input.downtime ?? null,
-        createdBy: actor.name, createdAt: at, updatedAt: at,
+        id: randomUUID(),
+        procedure: input.procedure,
+        encryptorId: encryptor.id,
+        currentAlias,
+        newAlias: newAlias ?? null,
+        state: 'active',
+        done: 0,
+        stepLog: [],
+        certificate: certificate.der,
+        certificateFingerprint: certificate.sha256Fingerprint,
+        downtime: input.downtime ?? null,
+        createdBy: actor.name,
+        createdAt: at,
+        updatedAt: at,
       }
       await renewalRepository.insert(tx, renewal)
       await recordAudit(tx, actor, {
-        action: 'renewal.start', target: `renewals/${renewal.id}`, renewalId: renewal.id,
-        after: { procedure: renewal.procedure, encryptorId: encryptor.id, currentAlias, newAlias: renewal.newAlias, sha256Fingerprint: certificate.sha256Fingerprint },
+        action: 'renewal.start',
+        target: `renewals/${renewal.id}`,
+        renewalId: renewal.id,
+        after: {
+          procedure: renewal.procedure,
+          encryptorId: encryptor.id,
+          currentAlias,
+          newAlias: renewal.newAlias,
+          sha256Fingerprint: certificate.sha256Fingerprint,
+        },
       })
       return renewal
     })
@@ -117,24 +170,52 @@ export class RenewalService {
    * Takes one step: applies its effect, records the progress (compare-and-set on the steps done) and
    * the audit record together. Repeating the last completed step answers the same state, changing nothing.
    */
-  async step(id: string, stepName: string, roles: readonly Role[], actor: Actor, comment?: string): Promise<{ renewal: RenewalDetails; repeated: boolean }> {
+  async step(
+    id: string,
+    stepName: string,
+    roles: readonly Role[],
+    actor: Actor,
+    comment?: string,
+  ): Promise<{ renewal: RenewalDetails; repeated: boolean }> {
     const repeated = await transact(this.db, this.changes, async (ctx) => {
       const renewal = await this.find(ctx.tx, id)
-      const transition = nextStep({ procedure: renewal.procedure, state: renewal.state, done: renewal.done }, stepName, roles)
+      const transition = nextStep(
+        { procedure: renewal.procedure, state: renewal.state, done: renewal.done },
+        stepName,
+        roles,
+      )
       if (transition.kind === 'repeat') return true
       const mutation: MutationContext = { ...ctx, actor, renewalId: id, comment }
       await this.apply(mutation, renewal, transition.step.effect)
       const advanced: Renewal = {
-        ...renewal, state: transition.progress.state, done: transition.progress.done, updatedAt: new Date().toISOString(),
-        stepLog: [...renewal.stepLog, { name: transition.step.name, at: new Date().toISOString(), by: actor.name, role: actor.role, ...(comment ? { comment } : {}) }],
+        ...renewal,
+        state: transition.progress.state,
+        done: transition.progress.done,
+        updatedAt: new Date().toISOString(),
+        stepLog: [
+          ...renewal.stepLog,
+          {
+            name: transition.step.name,
+            at: new Date().toISOString(),
+            by: actor.name,
+            role: actor.role,
+            ...(comment ? { comment } : {}),
+          },
+        ],
       }
       if (advanced.state === 'completed') await this.checkNothingExpiresSooner(ctx.tx, advanced)
       if (!(await renewalRepository.advance(ctx.tx, advanced, renewal.done))) {
-        throw new Errors.STEP_OUT_OF_ORDER(`Another request took a step of renewal ${id} at the same time; read its state and retry.`)
+        throw new Errors.STEP_OUT_OF_ORDER(
+          `Another request took a step of renewal ${id} at the same time; read its state and retry.`,
+        )
       }
       await recordAudit(ctx.tx, actor, {
-        action: 'renewal.step', target: `renewals/${id}`, renewalId: id, comment,
-        before: { done: renewal.done, state: renewal.state }, after: { step: transition.step.name, done: advanced.done, state: advanced.state },
+        action: 'renewal.step',
+        target: `renewals/${id}`,
+        renewalId: id,
+        comment,
+        before: { done: renewal.done, state: renewal.state },
+        after: { step: transition.step.name, done: advanced.done, state: advanced.state },
       })
       return false
     })
@@ -150,11 +231,17 @@ export class RenewalService {
       for (const effect of effects) await this.apply(mutation, renewal, effect)
       const aborted: Renewal = { ...renewal, state: 'aborted', updatedAt: new Date().toISOString() }
       if (!(await renewalRepository.advance(ctx.tx, aborted, renewal.done))) {
-        throw new Errors.STEP_OUT_OF_ORDER(`Another request took a step of renewal ${id} at the same time; read its state and retry.`)
+        throw new Errors.STEP_OUT_OF_ORDER(
+          `Another request took a step of renewal ${id} at the same time; read its state and retry.`,
+        )
       }
       await recordAudit(ctx.tx, actor, {
-        action: 'renewal.abort', target: `renewals/${id}`, renewalId: id, comment,
-        before: { done: renewal.done, state: renewal.state }, after: { state: 'aborted', undone: effects.map((e) => e.kind) },
+        action: 'renewal.abort',
+        target: `renewals/${id}`,
+        renewalId: id,
+        comment,
+        before: { done: renewal.done, state: renewal.state },
+        after: { state: 'aborted', undone: effects.map((e) => e.kind) },
       })
     })
     return this.get(id)
@@ -175,14 +262,24 @@ export class RenewalService {
       case 'remove-alias': {
         const encryptor = await findEncryptor(ctx.tx, renewal.encryptorId)
         const target = alias(effect.alias)
-        const receiverAliases = effect.kind === 'append-alias'
-          ? [...encryptor.receiverAliases.filter((a) => a !== target), target]
-          : encryptor.receiverAliases.filter((a) => a !== target)
-        await saveEncryptor(ctx, encryptor.id, encryptor, { ...encryptor, receiverAliases }, effect.kind === 'append-alias' ? 'encryptor.alias.add' : 'encryptor.alias.remove')
+        const receiverAliases =
+          effect.kind === 'append-alias'
+            ? [...encryptor.receiverAliases.filter((a) => a !== target), target]
+            : encryptor.receiverAliases.filter((a) => a !== target)
+        await saveEncryptor(
+          ctx,
+          encryptor.id,
+          encryptor,
+          { ...encryptor, receiverAliases },
+          effect.kind === 'append-alias' ? 'encryptor.alias.add' : 'encryptor.alias.remove',
+        )
         return
       }
       case 'pause':
-        await setEncryptorPause(ctx, renewal.encryptorId, { renewalId: renewal.id, until: renewal.downtime?.end ?? null })
+        await setEncryptorPause(ctx, renewal.encryptorId, {
+          renewalId: renewal.id,
+          until: renewal.downtime?.end ?? null,
+        })
         return
       case 'resume':
         await setEncryptorPause(ctx, renewal.encryptorId, null)
@@ -196,10 +293,14 @@ export class RenewalService {
   private async checkNothingExpiresSooner(tx: Executor, renewal: Renewal): Promise<void> {
     const encryptor = await findEncryptor(tx, renewal.encryptorId)
     const newCertificate = newCertificateOf(renewal)
-    const aliases = [renewal.currentAlias, renewal.newAlias].filter((a): a is string => a !== null && encryptor.receiverAliases.includes(a))
+    const aliases = [renewal.currentAlias, renewal.newAlias].filter(
+      (a): a is string => a !== null && encryptor.receiverAliases.includes(a),
+    )
     for (const [alias, cert] of await loadCertificates(tx, aliases)) {
       if (cert.notAfter < newCertificate.notAfter) {
-        throw new Errors.RENEWAL_PRECONDITION(`Alias "${alias}" is still in use with a certificate that expires before the new one; the renewal cannot complete.`)
+        throw new Errors.RENEWAL_PRECONDITION(
+          `Alias "${alias}" is still in use with a certificate that expires before the new one; the renewal cannot complete.`,
+        )
       }
     }
   }

@@ -17,7 +17,10 @@ const BUFFERED_PAYLOAD_LIMIT = 256 * 1024
 const DEFAULT_RETRY_AFTER_SECONDS = 60
 
 /** The hot path: payload in, CMS out. Only integration flows may call it. */
-const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipherThreads: number }> = async (fastify, opts) => {
+const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipherThreads: number }> = async (
+  fastify,
+  opts,
+) => {
   // The payload is opaque bytes of any media type: never parse it, hand the stream to the handler.
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
@@ -38,73 +41,88 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
     fastify.metrics.encryptErrors.inc({ reason: error.code ?? 'CMS_INTERNAL' })
   })
 
-  fastify.post('/encryptors/:id/encrypt', {
-    config: { roles: ['integration-flow'] },
-    schema: {
-      tags: ['encrypt'],
-      summary: 'Encrypt a payload as CMS EnvelopedData (AuthEnvelopedData for GCM)',
-      description: 'The body is the payload, raw bytes of any media type. With a Content-Length the output is DER (or its base64/PEM); a chunked body gets BER with indefinite lengths. X-Cms-Recipients lists the aliases encrypted for, in RecipientInfo order.',
-      params: Type.Object({ id: EncryptorId }),
-      querystring: Type.Object({
-        encoding: Type.Optional(Type.Enum([...OUTPUT_ENCODINGS], { description: "Overrides the encryptor's output encoding." })),
-      }),
-      response: {
-        // Sent as bytes (a Buffer or a stream), never serialized as JSON.
-        200: Type.Unsafe<Buffer | Readable>({
-          description: 'The CMS ContentInfo: application/pkcs7-mime (DER/BER), text/plain (base64) or application/x-pem-file (PEM).',
+  fastify.post(
+    '/encryptors/:id/encrypt',
+    {
+      config: { roles: ['integration-flow'] },
+      schema: {
+        tags: ['encrypt'],
+        summary: 'Encrypt a payload as CMS EnvelopedData (AuthEnvelopedData for GCM)',
+        description:
+          'The body is the payload, raw bytes of any media type. With a Content-Length the output is DER (or its base64/PEM); a chunked body gets BER with indefinite lengths. X-Cms-Recipients lists the aliases encrypted for, in RecipientInfo order.',
+        params: Type.Object({ id: EncryptorId }),
+        querystring: Type.Object({
+          encoding: Type.Optional(
+            Type.Enum([...OUTPUT_ENCODINGS], { description: "Overrides the encryptor's output encoding." }),
+          ),
         }),
-        ...problemResponses(400, 401, 403, 404, 409, 413, 503),
+        response: {
+          // Sent as bytes (a Buffer or a stream), never serialized as JSON.
+          200: Type.Unsafe<Buffer | Readable>({
+            description:
+              'The CMS ContentInfo: application/pkcs7-mime (DER/BER), text/plain (base64) or application/x-pem-file (PEM).',
+          }),
+          ...problemResponses(400, 401, 403, 404, 409, 413, 503),
+        },
       },
     },
-  }, async (request, reply) => {
-    const resolved = await fastify.recipients.resolve(request.params.id)
-    if (resolved.pause) throw pausedError(resolved.id, resolved.pause)
-    const encoding = request.query.encoding ?? resolved.encoding
-    const payload = request.body as Readable | undefined
-    const lengthHeader = request.headers['content-length']
-    const declared = lengthHeader === undefined ? undefined : Number(lengthHeader)
-    if (declared !== undefined && declared > opts.maxPayloadBytes) throw new Errors.PAYLOAD_TOO_LARGE(opts.maxPayloadBytes)
-    if (!payload || declared === 0 || (declared === undefined && !(await hasPayload(payload)))) {
-      throw new Errors.EMPTY_BODY('The payload is empty; send the bytes to encrypt as the request body.')
-    }
+    async (request, reply) => {
+      const resolved = await fastify.recipients.resolve(request.params.id)
+      if (resolved.pause) throw pausedError(resolved.id, resolved.pause)
+      const encoding = request.query.encoding ?? resolved.encoding
+      const payload = request.body as Readable | undefined
+      const lengthHeader = request.headers['content-length']
+      const declared = lengthHeader === undefined ? undefined : Number(lengthHeader)
+      if (declared !== undefined && declared > opts.maxPayloadBytes)
+        throw new Errors.PAYLOAD_TOO_LARGE(opts.maxPayloadBytes)
+      if (!payload || declared === 0 || (declared === undefined && !(await hasPayload(payload)))) {
+        throw new Errors.EMPTY_BODY('The payload is empty; send the bytes to encrypt as the request body.')
+      }
 
-    const message = resolved.template.start()
-    reply
-      .type(mediaType(encoding, resolved.template.content.authenticated))
-      .header('x-cms-recipients', message.aliases.join(','))
-      .header('cache-control', 'no-store')
+      const message = resolved.template.start()
+      reply
+        .type(mediaType(encoding, resolved.template.content.authenticated))
+        .header('x-cms-recipients', message.aliases.join(','))
+        .header('cache-control', 'no-store')
 
-    if (declared !== undefined && declared <= BUFFERED_PAYLOAD_LIMIT) {
-      const sealed = message.seal(await readExactly(payload, declared))
-      fastify.metrics.encrypted(declared, message.aliases.length)
-      return reply.send(encodeWhole(encoding, sealed))
-    }
+      if (declared !== undefined && declared <= BUFFERED_PAYLOAD_LIMIT) {
+        const sealed = message.seal(await readExactly(payload, declared))
+        fastify.metrics.encrypted(declared, message.aliases.length)
+        return reply.send(encodeWhole(encoding, sealed))
+      }
 
-    const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes, cipherWorkers)
-    const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
-    const onDone = (err: Error | null) => {
-      if (!err) return fastify.metrics.encrypted(encrypting.bytesIn, message.aliases.length)
-      // Headers are out by now: the client sees a cut connection, never a truncated "success".
-      // Fastify itself warns about the cut response; this adds the catalogue code at debug level.
-      const code = (err as NodeJS.ErrnoException).code
-      const reason = code?.startsWith('CMS_') ? code : 'CMS_STREAM_ABORTED'
-      fastify.metrics.encryptErrors.inc({ reason })
-      request.log.debug({ code: reason, err: err.message }, 'streamed encrypt aborted')
-    }
-    if (output === encrypting) pipeline(payload, encrypting, onDone)
-    else pipeline(payload, encrypting, output, onDone)
-    if (declared !== undefined) reply.header('content-length', encodedLength(encoding, message.encodedLength(declared)))
-    return reply.send(output)
-  })
+      const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes, cipherWorkers)
+      const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
+      const onDone = (err: Error | null) => {
+        if (!err) return fastify.metrics.encrypted(encrypting.bytesIn, message.aliases.length)
+        // Headers are out by now: the client sees a cut connection, never a truncated "success".
+        // Fastify itself warns about the cut response; this adds the catalogue code at debug level.
+        const code = (err as NodeJS.ErrnoException).code
+        const reason = code?.startsWith('CMS_') ? code : 'CMS_STREAM_ABORTED'
+        fastify.metrics.encryptErrors.inc({ reason })
+        request.log.debug({ code: reason, err: err.message }, 'streamed encrypt aborted')
+      }
+      if (output === encrypting) pipeline(payload, encrypting, onDone)
+      else pipeline(payload, encrypting, output, onDone)
+      if (declared !== undefined)
+        reply.header('content-length', encodedLength(encoding, message.encodedLength(declared)))
+      return reply.send(output)
+    },
+  )
 }
 
 /** Retry-After points at the end of the planned downtime when it is known, else a minute from now. */
 function pausedError(id: string, pause: EncryptorPause) {
   const until = pause.until ? Date.parse(pause.until) : NaN
-  const retryAfter = Number.isNaN(until) ? DEFAULT_RETRY_AFTER_SECONDS : Math.max(1, Math.ceil((until - Date.now()) / 1000))
-  return Object.assign(new Errors.ENCRYPTOR_PAUSED(
-    `Encryptor "${id}" is paused for a receiver key exchange (renewal ${pause.renewalId}); nothing is encrypted for a key the receiver may no longer hold. Retry later.`,
-  ), { retryAfter })
+  const retryAfter = Number.isNaN(until)
+    ? DEFAULT_RETRY_AFTER_SECONDS
+    : Math.max(1, Math.ceil((until - Date.now()) / 1000))
+  return Object.assign(
+    new Errors.ENCRYPTOR_PAUSED(
+      `Encryptor "${id}" is paused for a receiver key exchange (renewal ${pause.renewalId}); nothing is encrypted for a key the receiver may no longer hold. Retry later.`,
+    ),
+    { retryAfter },
+  )
 }
 
 export default encryptRoutes

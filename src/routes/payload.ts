@@ -22,7 +22,9 @@ export function readExactly(stream: Readable, length: number): Promise<Buffer> {
       else reject(new Errors.PAYLOAD_LENGTH_MISMATCH(at, length))
     }
     const onError = () => fail(new Errors.REQUEST_ABORTED())
-    const onClose = () => { if (!stream.readableEnded) fail(new Errors.REQUEST_ABORTED()) }
+    const onClose = () => {
+      if (!stream.readableEnded) fail(new Errors.REQUEST_ABORTED())
+    }
     const cleanup = () => stream.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
     stream.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose)
   })

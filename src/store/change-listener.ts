@@ -27,7 +27,11 @@ export class ChangeListener {
   private retry: NodeJS.Timeout | undefined
   private backoff = 50
 
-  constructor(private readonly url: string, private readonly feed: ChangeFeed, private readonly hooks: ListenerHooks) {}
+  constructor(
+    private readonly url: string,
+    private readonly feed: ChangeFeed,
+    private readonly hooks: ListenerHooks,
+  ) {}
 
   /** Connects and listens; the first connection must succeed (the store was just reachable). */
   async start(): Promise<void> {
@@ -44,7 +48,11 @@ export class ChangeListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, application_name: `cms-encryptor-listener:${process.pid}`, keepAlive: true })
+    const client = new pg.Client({
+      connectionString: this.url,
+      application_name: `cms-encryptor-listener:${process.pid}`,
+      keepAlive: true,
+    })
     client.on('notification', (message) => {
       if (message.channel !== CHANGES_CHANNEL || !message.payload) return
       try {
@@ -66,7 +74,9 @@ export class ChangeListener {
   private async ping(): Promise<void> {
     const client = this.client
     if (!client || !this.connected) return
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('heartbeat timed out')), HEARTBEAT_MS).unref())
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('heartbeat timed out')), HEARTBEAT_MS).unref(),
+    )
     try {
       await Promise.race([client.query('select 1'), timeout])
     } catch (err) {

@@ -13,7 +13,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_initial': {
       async up(db: Kysely<unknown>) {
-        await db.schema.createTable('keystore_entries')
+        await db.schema
+          .createTable('keystore_entries')
           .addColumn('alias', 'varchar(250)', (c) => c.primaryKey())
           .addColumn('certificate', blob, (c) => c.notNull())
           .addColumn('sha256_fingerprint', 'varchar(64)', (c) => c.notNull())
@@ -21,7 +22,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
           .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
           .execute()
-        await db.schema.createTable('keystore_history')
+        await db.schema
+          .createTable('keystore_history')
           .addColumn('id', 'integer', identity)
           .addColumn('alias', 'varchar(250)', (c) => c.notNull())
           .addColumn('certificate', blob, (c) => c.notNull())
@@ -31,7 +33,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('reason', 'varchar(16)', (c) => c.notNull())
           .execute()
         await db.schema.createIndex('keystore_history_alias').on('keystore_history').column('alias').execute()
-        await db.schema.createTable('encryptors')
+        await db.schema
+          .createTable('encryptors')
           .addColumn('id', 'varchar(250)', (c) => c.primaryKey())
           .addColumn('content_encryption', 'varchar(32)', (c) => c.notNull())
           .addColumn('key_transport', 'varchar(32)', (c) => c.notNull())
@@ -42,14 +45,16 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
           .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
           .execute()
-        await db.schema.createTable('encryptor_aliases')
+        await db.schema
+          .createTable('encryptor_aliases')
           .addColumn('encryptor_id', 'varchar(250)', (c) => c.notNull().references('encryptors.id').onDelete('cascade'))
           .addColumn('position', 'integer', (c) => c.notNull())
           .addColumn('alias', 'varchar(250)', (c) => c.notNull())
           .addPrimaryKeyConstraint('encryptor_aliases_pk', ['encryptor_id', 'alias'])
           .execute()
         await db.schema.createIndex('encryptor_aliases_alias').on('encryptor_aliases').column('alias').execute()
-        await db.schema.createTable('auth_tokens')
+        await db.schema
+          .createTable('auth_tokens')
           .addColumn('name', 'varchar(250)', (c) => c.primaryKey())
           .addColumn('roles', 'varchar(500)', (c) => c.notNull())
           .addColumn('token_sha256', 'varchar(64)', (c) => c.notNull().unique())
@@ -59,7 +64,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     },
     '0002_renewals_and_audit': {
       async up(db: Kysely<unknown>) {
-        await db.schema.createTable('renewals')
+        await db.schema
+          .createTable('renewals')
           .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
           .addColumn('procedure', 'varchar(32)', (c) => c.notNull())
           .addColumn('encryptor_id', 'varchar(250)', (c) => c.notNull())
@@ -77,7 +83,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
           .execute()
         await db.schema.createIndex('renewals_state').on('renewals').columns(['state', 'encryptor_id']).execute()
-        await db.schema.createTable('audit_log')
+        await db.schema
+          .createTable('audit_log')
           .addColumn('id', 'integer', identity)
           .addColumn('at', 'varchar(32)', (c) => c.notNull())
           .addColumn('actor', 'varchar(250)', (c) => c.notNull())
@@ -103,7 +110,11 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('audit_log').addColumn('hash', 'varchar(64)').execute()
         // One row, written first by every SQLite write transaction: that takes the write lock up
         // front, where busy_timeout waits, instead of failing when a read lock must be upgraded.
-        await db.schema.createTable('write_lock').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('writes', 'integer', (c) => c.notNull()).execute()
+        await db.schema
+          .createTable('write_lock')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('writes', 'integer', (c) => c.notNull())
+          .execute()
         await sql`insert into write_lock (id, writes) values (1, 0)`.execute(db)
       },
     },

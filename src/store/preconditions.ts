@@ -14,9 +14,11 @@ export function checkPreconditions(what: string, current: number | undefined, p:
     const tags = p.ifMatch.split(',').map((t) => t.trim().replace(/^W\//, ''))
     const matches = current !== undefined && (tags.includes('*') || tags.includes(etag(current)))
     if (!matches) {
-      throw new Errors.PRECONDITION_FAILED(current === undefined
-        ? `If-Match: ${what} does not exist.`
-        : `If-Match: ${what} is at version ${etag(current)}, not ${p.ifMatch}.`)
+      throw new Errors.PRECONDITION_FAILED(
+        current === undefined
+          ? `If-Match: ${what} does not exist.`
+          : `If-Match: ${what} is at version ${etag(current)}, not ${p.ifMatch}.`,
+      )
     }
   }
   if (p.ifNoneMatch !== undefined && current !== undefined) {

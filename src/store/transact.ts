@@ -27,7 +27,11 @@ const MAX_ANNOUNCED_CHANGES = 50
  * changes, so serialising them costs nothing that matters. The NOTIFY is sent inside the
  * transaction: PostgreSQL delivers it on commit, and never for a rollback.
  */
-export async function transact<T>(db: Kysely<Database>, feed: ChangeFeed, work: (ctx: WriteContext) => Promise<T>): Promise<T> {
+export async function transact<T>(
+  db: Kysely<Database>,
+  feed: ChangeFeed,
+  work: (ctx: WriteContext) => Promise<T>,
+): Promise<T> {
   const changes: Change[] = []
   const result = await writeTransaction(db, async (tx) => {
     const value = await work({ tx, touched: (c) => changes.push(c) })
@@ -46,17 +50,28 @@ export async function transact<T>(db: Kysely<Database>, feed: ChangeFeed, work: 
  * advisory lock. SQLite: within a process transactions are serial already; across processes (an
  * overlapping restart) a transaction that read first could not upgrade to writing, so it writes first.
  */
-export async function writeTransaction<T>(db: Kysely<Database>, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function writeTransaction<T>(
+  db: Kysely<Database>,
+  work: (tx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   const postgres = dialectOf(db) === 'postgres'
   return db.transaction().execute(async (tx) => {
     if (postgres) await sql`select pg_advisory_xact_lock(${WRITE_LOCK})`.execute(tx)
-    else await tx.updateTable('write_lock').set((eb) => ({ writes: eb('writes', '+', 1) })).where('id', '=', 1).execute()
+    else
+      await tx
+        .updateTable('write_lock')
+        .set((eb) => ({ writes: eb('writes', '+', 1) }))
+        .where('id', '=', 1)
+        .execute()
     return work(tx)
   })
 }
 
 /** A read of several tables as one consistent view: it waits for a writer in progress to commit. */
-export async function readSnapshot<T>(db: Kysely<Database>, work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function readSnapshot<T>(
+  db: Kysely<Database>,
+  work: (tx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   const postgres = dialectOf(db) === 'postgres'
   return db.transaction().execute(async (tx) => {
     if (postgres) await sql`select pg_advisory_xact_lock_shared(${WRITE_LOCK})`.execute(tx)

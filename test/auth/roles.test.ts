@@ -6,7 +6,9 @@ import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal } from '../helpers/renewals.js'
 import { assertProblem, putCertificate, putEncryptor, snapshot } from '../helpers/requests.js'
 
-const ADMIN: Role[] = ['tenant-admin'], DEVELOPER: Role[] = ['integration-developer'], FLOW: Role[] = ['integration-flow']
+const ADMIN: Role[] = ['tenant-admin'],
+  DEVELOPER: Role[] = ['integration-developer'],
+  FLOW: Role[] = ['integration-flow']
 const EVERYONE: Role[] = [...ROLES]
 
 /**
@@ -41,9 +43,12 @@ const ACCESS: Record<string, Role[] | 'public'> = {
 }
 
 t.test('every route: no token and a bad token are 401, each wrong role is 403, and nothing changes', async (t) => {
-  const spec = await generateOpenApiObject() as { paths: Record<string, Record<string, unknown>> }
+  const spec = (await generateOpenApiObject()) as { paths: Record<string, Record<string, unknown>> }
   const operations = Object.entries(spec.paths).flatMap(([path, ops]) =>
-    Object.keys(ops).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => `${m.toUpperCase()} ${path}`))
+    Object.keys(ops)
+      .filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m))
+      .map((m) => `${m.toUpperCase()} ${path}`),
+  )
   t.same(operations.sort(), Object.keys(ACCESS).sort(), 'the table names every operation the service has')
 
   const app = await buildTestApp(t)
@@ -51,16 +56,30 @@ t.test('every route: no token and a bad token are 401, each wrong role is 403, a
   const next = await issueCertificate('roles-next', { notAfter: new Date(Date.now() + 800 * 86_400_000) })
   await putCertificate(app, 'partner', receiver)
   await putEncryptor(app, 'flow', { receiverAliases: ['partner'] })
-  const renewal = (await startRenewal(app, { procedure: 'exchange', encryptorId: 'flow', currentAlias: 'partner', certificate: next.pem })).json()
+  const renewal = (
+    await startRenewal(app, {
+      procedure: 'exchange',
+      encryptorId: 'flow',
+      currentAlias: 'partner',
+      certificate: next.pem,
+    })
+  ).json()
   const audit = async () => (await app.inject({ method: 'GET', url: '/audit', headers: auth('monitor') })).json()
   const before = { store: await snapshot(app), audit: await audit() }
 
   // Real resources, so a permitted call would act on them: refusals must happen before any effect.
-  const url = (path: string) => path.replace('{alias}', 'partner').replace('{id}', path.startsWith('/renewals') ? renewal.id : 'flow')
-    .replace('{step}', 'exchange-certificate')
-  const send = (method: string, path: string, headers: Record<string, string>) => app.inject({
-    method: method as 'GET', url: url(path), headers: { 'content-type': 'application/json', ...headers }, payload: method === 'GET' ? undefined : '{}',
-  })
+  const url = (path: string) =>
+    path
+      .replace('{alias}', 'partner')
+      .replace('{id}', path.startsWith('/renewals') ? renewal.id : 'flow')
+      .replace('{step}', 'exchange-certificate')
+  const send = (method: string, path: string, headers: Record<string, string>) =>
+    app.inject({
+      method: method as 'GET',
+      url: url(path),
+      headers: { 'content-type': 'application/json', ...headers },
+      payload: method === 'GET' ? undefined : '{}',
+    })
 
   for (const [operation, access] of Object.entries(ACCESS)) {
     const [method, path] = operation.split(' ') as [string, string]
@@ -70,11 +89,27 @@ t.test('every route: no token and a bad token are 401, each wrong role is 403, a
       continue
     }
     assertProblem(t, await send(method, path, {}), 401, 'CMS_UNAUTHENTICATED', `${operation} without a token`)
-    assertProblem(t, await send(method, path, { authorization: 'Bearer not-a-token' }), 401, 'CMS_UNAUTHENTICATED', `${operation} with a bad token`)
-    assertProblem(t, await send(method, path, { authorization: 'Basic dXNlcjpwYXNz' }), 401, 'CMS_UNAUTHENTICATED', `${operation} with another scheme`)
+    assertProblem(
+      t,
+      await send(method, path, { authorization: 'Bearer not-a-token' }),
+      401,
+      'CMS_UNAUTHENTICATED',
+      `${operation} with a bad token`,
+    )
+    assertProblem(
+      t,
+      await send(method, path, { authorization: 'Basic dXNlcjpwYXNz' }),
+      401,
+      'CMS_UNAUTHENTICATED',
+      `${operation} with another scheme`,
+    )
     for (const role of ROLES.filter((r) => !access.includes(r))) {
       assertProblem(t, await send(method, path, auth(role)), 403, 'CMS_FORBIDDEN', `${operation} as ${role}`)
     }
   }
-  t.same({ store: await snapshot(app), audit: await audit() }, before, 'no refused call changed the keystore, the encryptors or the audit log')
+  t.same(
+    { store: await snapshot(app), audit: await audit() },
+    before,
+    'no refused call changed the keystore, the encryptors or the audit log',
+  )
 })

@@ -22,10 +22,29 @@ t.test('a new store bootstraps one token per role, once, in a 0600 file', async 
   t.equal(statSync(file).mode & 0o777, 0o600)
   const tokens = JSON.parse(readFileSync(file, 'utf8'))
   t.same(Object.keys(tokens).sort(), ['integration-developer', 'integration-flow', 'monitor', 'tenant-admin'])
-  const put = (role: string) => app.inject({ method: 'PUT', url: '/encryptors/x', headers: { authorization: `Bearer ${tokens[role]}` }, payload: { receiverAliases: ['a'] } })
-  t.equal((await put('integration-developer')).json().code, 'CMS_NO_RECIPIENT', 'the developer token reaches the encryptor checks')
+  const put = (role: string) =>
+    app.inject({
+      method: 'PUT',
+      url: '/encryptors/x',
+      headers: { authorization: `Bearer ${tokens[role]}` },
+      payload: { receiverAliases: ['a'] },
+    })
+  t.equal(
+    (await put('integration-developer')).json().code,
+    'CMS_NO_RECIPIENT',
+    'the developer token reaches the encryptor checks',
+  )
   t.equal((await put('tenant-admin')).statusCode, 403)
-  t.equal((await app.inject({ method: 'GET', url: '/keystore/entries', headers: { authorization: `Bearer ${tokens.monitor}` } })).statusCode, 200)
+  t.equal(
+    (
+      await app.inject({
+        method: 'GET',
+        url: '/keystore/entries',
+        headers: { authorization: `Bearer ${tokens.monitor}` },
+      })
+    ).statusCode,
+    200,
+  )
   await app.close()
 
   rmSync(file)
@@ -34,7 +53,16 @@ t.test('a new store bootstraps one token per role, once, in a 0600 file', async 
   const stored = await again.db.selectFrom('auth_tokens').selectAll().execute()
   t.equal(stored.length, 4)
   t.notOk(JSON.stringify(stored).includes(tokens.monitor), 'the store holds hashes, never tokens')
-  t.equal((await again.inject({ method: 'GET', url: '/keystore/entries', headers: { authorization: `Bearer ${tokens.monitor}` } })).statusCode, 200)
+  t.equal(
+    (
+      await again.inject({
+        method: 'GET',
+        url: '/keystore/entries',
+        headers: { authorization: `Bearer ${tokens.monitor}` },
+      })
+    ).statusCode,
+    200,
+  )
   await again.close()
 })
 
@@ -44,10 +72,15 @@ t.test('two processes starting together on a new store bootstrap one set of toke
   const dir = tempDir(t)
   const env = { DATA_DIR: dir, AUTH_TOKENS_FILE: '' }
   const databaseUrl = await freshDatabaseUrl(t)
-  const [one, two] = await Promise.all([startReplica(t, 'one', databaseUrl, env), startReplica(t, 'two', databaseUrl, env)])
+  const [one, two] = await Promise.all([
+    startReplica(t, 'one', databaseUrl, env),
+    startReplica(t, 'two', databaseUrl, env),
+  ])
   const tokens = JSON.parse(readFileSync(join(dir, 'bootstrap-tokens.json'), 'utf8'))
   for (const replica of [one, two]) {
-    const res = await fetch(replica.url('/keystore/entries'), { headers: { authorization: `Bearer ${tokens.monitor}` } })
+    const res = await fetch(replica.url('/keystore/entries'), {
+      headers: { authorization: `Bearer ${tokens.monitor}` },
+    })
     t.equal(res.status, 200, `${replica.name} accepts the tokens in the bootstrap file`)
   }
 })
@@ -55,14 +88,31 @@ t.test('two processes starting together on a new store bootstrap one set of toke
 t.test('AUTH_TOKENS_FILE: hashes and roles, a token may hold several roles', async (t) => {
   const dir = tempDir(t)
   const file = join(dir, 'tokens.json')
-  writeFileSync(file, JSON.stringify([{ name: 'ci', roles: ['tenant-admin', 'monitor'], tokenSha256: hashToken('s3cret').toString('hex') }]))
+  writeFileSync(
+    file,
+    JSON.stringify([
+      { name: 'ci', roles: ['tenant-admin', 'monitor'], tokenSha256: hashToken('s3cret').toString('hex') },
+    ]),
+  )
   const app = await createApp(testConfig({ DATA_DIR: dir, AUTH_TOKENS_FILE: file }), { logger: false })
   t.teardown(() => app.close())
   t.notOk(existsSync(join(dir, 'bootstrap-tokens.json')), 'no bootstrap when tokens are configured')
-  t.equal((await app.inject({ method: 'GET', url: '/keystore/entries', headers: { authorization: 'Bearer s3cret' } })).statusCode, 200)
-  const res = await app.inject({ method: 'DELETE', url: '/keystore/entries/x', headers: { authorization: 'Bearer s3cret' } })
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/keystore/entries', headers: { authorization: 'Bearer s3cret' } }))
+      .statusCode,
+    200,
+  )
+  const res = await app.inject({
+    method: 'DELETE',
+    url: '/keystore/entries/x',
+    headers: { authorization: 'Bearer s3cret' },
+  })
   t.equal(res.json().code, 'CMS_ALIAS_NOT_FOUND', 'the tenant-admin role applies')
-  t.equal((await app.inject({ method: 'DELETE', url: '/keystore/entries/x', headers: { authorization: 'Bearer s3cret2' } })).statusCode, 401)
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: '/keystore/entries/x', headers: { authorization: 'Bearer s3cret2' } }))
+      .statusCode,
+    401,
+  )
 })
 
 t.test('a bad AUTH_TOKENS_FILE stops the start with a message naming the fault', async (t) => {
@@ -70,17 +120,39 @@ t.test('a bad AUTH_TOKENS_FILE stops the start with a message naming the fault',
   const cases: Array<[string, string, RegExp]> = [
     ['not JSON', '{', /not valid JSON/],
     ['empty', '[]', /non-empty JSON array/],
-    ['a raw token instead of a hash', JSON.stringify([{ name: 'a', roles: ['monitor'], tokenSha256: 'plain-token' }]), /hex SHA-256/],
+    [
+      'a raw token instead of a hash',
+      JSON.stringify([{ name: 'a', roles: ['monitor'], tokenSha256: 'plain-token' }]),
+      /hex SHA-256/,
+    ],
     ['an unknown role', JSON.stringify([{ name: 'a', roles: ['root'], tokenSha256: 'a'.repeat(64) }]), /roles/],
-    ['a duplicate name', JSON.stringify([{ name: 'a', roles: ['monitor'], tokenSha256: 'a'.repeat(64) }, { name: 'a', roles: ['monitor'], tokenSha256: 'b'.repeat(64) }]), /duplicate/],
-    ['an unknown property', JSON.stringify([{ name: 'a', roles: ['monitor'], tokenSha256: 'a'.repeat(64), token: 'x' }]), /unknown properties/],
+    [
+      'a duplicate name',
+      JSON.stringify([
+        { name: 'a', roles: ['monitor'], tokenSha256: 'a'.repeat(64) },
+        { name: 'a', roles: ['monitor'], tokenSha256: 'b'.repeat(64) },
+      ]),
+      /duplicate/,
+    ],
+    [
+      'an unknown property',
+      JSON.stringify([{ name: 'a', roles: ['monitor'], tokenSha256: 'a'.repeat(64), token: 'x' }]),
+      /unknown properties/,
+    ],
   ]
   for (const [name, text, message] of cases) {
     const file = join(dir, 'tokens.json')
     writeFileSync(file, text)
-    await t.rejects(createApp(testConfig({ DATA_DIR: dir, AUTH_TOKENS_FILE: file }), { logger: false }), { constructor: TokenConfigError, message }, name)
+    await t.rejects(
+      createApp(testConfig({ DATA_DIR: dir, AUTH_TOKENS_FILE: file }), { logger: false }),
+      { constructor: TokenConfigError, message },
+      name,
+    )
   }
-  await t.rejects(createApp(testConfig({ DATA_DIR: dir, AUTH_TOKENS_FILE: join(dir, 'missing.json') }), { logger: false }), { message: /ENOENT/ })
+  await t.rejects(
+    createApp(testConfig({ DATA_DIR: dir, AUTH_TOKENS_FILE: join(dir, 'missing.json') }), { logger: false }),
+    { message: /ENOENT/ },
+  )
 })
 
 t.test('tokens are matched by hash in constant time', async (t) => {
@@ -97,7 +169,13 @@ t.test('invalid configuration is refused at start with a clear message', async (
   t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), { message: /LOG_LEVEL/ })
   t.throws(() => loadConfig({ MAX_PAYLOAD_BYTES: '0' }), { message: /MAX_PAYLOAD_BYTES/ })
   const defaults = loadConfig({})
-  t.match(defaults, { HOST: '127.0.0.1', PORT: 8080, DATA_DIR: './data', MAX_PAYLOAD_BYTES: 2 * 1024 ** 3, BODY_LIMIT: 1024 * 1024 })
+  t.match(defaults, {
+    HOST: '127.0.0.1',
+    PORT: 8080,
+    DATA_DIR: './data',
+    MAX_PAYLOAD_BYTES: 2 * 1024 ** 3,
+    BODY_LIMIT: 1024 * 1024,
+  })
 })
 
 t.test('health needs no token', async (t) => {

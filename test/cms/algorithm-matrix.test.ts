@@ -18,40 +18,67 @@ const SIZES = [1, 1024, 1024 * 1024]
 t.test('every algorithm option decrypts in OpenSSL for every mixed recipient', async (t) => {
   const app = await buildTestApp(t)
   const receivers: Record<string, TestCertificate> = {
-    'rsa2048': await issueCertificate('rsa2048', { key: 'rsa-2048' }),
-    'rsa4096': await issueCertificate('rsa4096', { key: 'rsa-4096' }),
-    'ecp256': await issueCertificate('ecp256', { key: 'ec-p256' }),
-    'ecp384': await issueCertificate('ecp384', { key: 'ec-p384' }),
+    rsa2048: await issueCertificate('rsa2048', { key: 'rsa-2048' }),
+    rsa4096: await issueCertificate('rsa4096', { key: 'rsa-4096' }),
+    ecp256: await issueCertificate('ecp256', { key: 'ec-p256' }),
+    ecp384: await issueCertificate('ecp384', { key: 'ec-p384' }),
   }
   for (const [alias, cert] of Object.entries(receivers)) {
-    const res = await app.inject({ method: 'PUT', url: `/keystore/entries/${alias}`, headers: { ...auth('tenant-admin'), 'content-type': 'application/x-pem-file' }, payload: cert.pem })
+    const res = await app.inject({
+      method: 'PUT',
+      url: `/keystore/entries/${alias}`,
+      headers: { ...auth('tenant-admin'), 'content-type': 'application/x-pem-file' },
+      payload: cert.pem,
+    })
     t.equal(res.statusCode, 201, `stored ${alias}`)
   }
 
-  const cases = CONTENT_ENCRYPTIONS.flatMap((contentEncryption) => KEY_TRANSPORTS.flatMap((keyTransport) =>
-    RECIPIENT_IDENTIFIERS.flatMap((recipientIdentifier) => OUTPUT_ENCODINGS.map((encoding) => ({ contentEncryption, keyTransport, recipientIdentifier, encoding })))))
+  const cases = CONTENT_ENCRYPTIONS.flatMap((contentEncryption) =>
+    KEY_TRANSPORTS.flatMap((keyTransport) =>
+      RECIPIENT_IDENTIFIERS.flatMap((recipientIdentifier) =>
+        OUTPUT_ENCODINGS.map((encoding) => ({ contentEncryption, keyTransport, recipientIdentifier, encoding })),
+      ),
+    ),
+  )
   t.equal(cases.length, 6 * 5 * 2 * 3)
 
   const failures: string[] = []
   await mapLimit(cases, 2, async (c, i) => {
     const id = `m-${c.contentEncryption}-${c.keyTransport}-${c.recipientIdentifier}`.replace(/_/g, '.')
     const put = await app.inject({
-      method: 'PUT', url: `/encryptors/${id}`, headers: auth('integration-developer'),
-      payload: { receiverAliases: Object.keys(receivers), contentEncryption: c.contentEncryption, keyTransport: c.keyTransport, recipientIdentifier: c.recipientIdentifier },
+      method: 'PUT',
+      url: `/encryptors/${id}`,
+      headers: auth('integration-developer'),
+      payload: {
+        receiverAliases: Object.keys(receivers),
+        contentEncryption: c.contentEncryption,
+        keyTransport: c.keyTransport,
+        recipientIdentifier: c.recipientIdentifier,
+      },
     })
-    if (put.statusCode !== 200 && put.statusCode !== 201) return failures.push(`${id}: PUT ${put.statusCode} ${put.body}`)
+    if (put.statusCode !== 200 && put.statusCode !== 201)
+      return failures.push(`${id}: PUT ${put.statusCode} ${put.body}`)
     const payload = randomBytes(SIZES[i % SIZES.length]!)
     const res = await app.inject({
-      method: 'POST', url: `/encryptors/${id}/encrypt?encoding=${c.encoding}`, headers: { ...auth('integration-flow'), 'content-type': 'application/octet-stream' }, payload,
+      method: 'POST',
+      url: `/encryptors/${id}/encrypt?encoding=${c.encoding}`,
+      headers: { ...auth('integration-flow'), 'content-type': 'application/octet-stream' },
+      payload,
     })
     const label = `${JSON.stringify(c)} ${payload.length} B`
     if (res.statusCode !== 200) return failures.push(`${label}: ${res.statusCode} ${res.body}`)
     const gcm = c.contentEncryption.endsWith('gcm')
-    const expectedType = { der: `application/pkcs7-mime; smime-type=${gcm ? 'authEnveloped-data' : 'enveloped-data'}`, base64: 'text/plain; charset=us-ascii', pem: 'application/x-pem-file' }[c.encoding]
-    if (res.headers['content-type'] !== expectedType) failures.push(`${label}: content-type ${res.headers['content-type']}`)
+    const expectedType = {
+      der: `application/pkcs7-mime; smime-type=${gcm ? 'authEnveloped-data' : 'enveloped-data'}`,
+      base64: 'text/plain; charset=us-ascii',
+      pem: 'application/x-pem-file',
+    }[c.encoding]
+    if (res.headers['content-type'] !== expectedType)
+      failures.push(`${label}: content-type ${res.headers['content-type']}`)
     // DER SET OF order: the ktri (SEQUENCE) entries sort before the kari ([1]) ones.
     const order = String(res.headers['x-cms-recipients']).split(',')
-    if (order.slice(2).some((a) => a.startsWith('rsa')) || order.length !== 4) failures.push(`${label}: recipient order ${order}`)
+    if (order.slice(2).some((a) => a.startsWith('rsa')) || order.length !== 4)
+      failures.push(`${label}: recipient order ${order}`)
     for (const [alias, receiver] of Object.entries(receivers)) {
       try {
         const plain = await opensslDecrypt(res.rawPayload, receiver, c.encoding)

@@ -17,47 +17,78 @@ function payload(size: number): { stream: Readable; bytes: Buffer } {
   const bytes = Buffer.alloc(size)
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 11)) & 0xff
   const chunks: Buffer[] = []
-  for (let at = 0, n = 1; at < size; at += n, n = (n * 7 + 4093) % 700_001 + 1) chunks.push(bytes.subarray(at, Math.min(size, at + n)))
+  for (let at = 0, n = 1; at < size; at += n, n = ((n * 7 + 4093) % 700_001) + 1)
+    chunks.push(bytes.subarray(at, Math.min(size, at + n)))
   return { stream: Readable.from(chunks), bytes }
 }
 
 const collect = () => {
   const parts: Buffer[] = []
-  return { sink: new Writable({ write(c: Buffer, _e, cb) { parts.push(c); cb() } }), result: () => Buffer.concat(parts) }
+  return {
+    sink: new Writable({
+      write(c: Buffer, _e, cb) {
+        parts.push(c)
+        cb()
+      },
+    }),
+    result: () => Buffer.concat(parts),
+  }
 }
 
-t.test('the cipher on a worker thread: every algorithm, DER and BER, odd chunk sizes, decrypted by OpenSSL', async (t) => {
-  const workers = new CipherWorkers(2)
-  t.teardown(() => workers.close())
-  const receiver = await issueCertificate('worker-receiver')
-  const recipient = (content: ContentEncryptionName) => prepareRecipient('r', parseReceiverCertificate(receiver.der), {
-    keyTransport: 'rsa-oaep-sha256', recipientIdentifier: 'issuer-serial', content: CONTENT_ENCRYPTION[content],
-  })
-  const sizes = [1, 5 * MB + 13]
-  for (const content of ['aes-256-cbc', 'aes-128-gcm', 'des-ede3-cbc'] as const) {
-    for (const size of sizes) {
-      for (const definite of [true, false]) {
-        const template = new EnvelopeTemplate([recipient(content)], CONTENT_ENCRYPTION[content])
-        const { stream, bytes } = payload(size)
-        const { sink, result } = collect()
-        await pipeline(stream, new EnvelopeEncryptStream(template.start(), definite ? size : undefined, 64 * MB, workers), sink)
-        const label = `${content}, ${size} bytes, ${definite ? 'DER' : 'BER'}`
-        t.ok((await opensslDecrypt(result(), receiver)).equals(bytes), `${label}: decrypts to the payload`)
+t.test(
+  'the cipher on a worker thread: every algorithm, DER and BER, odd chunk sizes, decrypted by OpenSSL',
+  async (t) => {
+    const workers = new CipherWorkers(2)
+    t.teardown(() => workers.close())
+    const receiver = await issueCertificate('worker-receiver')
+    const recipient = (content: ContentEncryptionName) =>
+      prepareRecipient('r', parseReceiverCertificate(receiver.der), {
+        keyTransport: 'rsa-oaep-sha256',
+        recipientIdentifier: 'issuer-serial',
+        content: CONTENT_ENCRYPTION[content],
+      })
+    const sizes = [1, 5 * MB + 13]
+    for (const content of ['aes-256-cbc', 'aes-128-gcm', 'des-ede3-cbc'] as const) {
+      for (const size of sizes) {
+        for (const definite of [true, false]) {
+          const template = new EnvelopeTemplate([recipient(content)], CONTENT_ENCRYPTION[content])
+          const { stream, bytes } = payload(size)
+          const { sink, result } = collect()
+          await pipeline(
+            stream,
+            new EnvelopeEncryptStream(template.start(), definite ? size : undefined, 64 * MB, workers),
+            sink,
+          )
+          const label = `${content}, ${size} bytes, ${definite ? 'DER' : 'BER'}`
+          t.ok((await opensslDecrypt(result(), receiver)).equals(bytes), `${label}: decrypts to the payload`)
+        }
       }
     }
-  }
-  t.equal(workers.activeMessages, 0, 'every finished message released its cipher')
-})
+    t.equal(workers.activeMessages, 0, 'every finished message released its cipher')
+  },
+)
 
 t.test('an aborted stream releases its cipher; a dead worker fails its streams and is replaced', async (t) => {
   const workers = new CipherWorkers(1)
   t.teardown(() => workers.close())
   const receiver = await issueCertificate('worker-abort')
-  const template = new EnvelopeTemplate([prepareRecipient('r', parseReceiverCertificate(receiver.der), {
-    keyTransport: 'rsa-oaep-sha256', recipientIdentifier: 'issuer-serial', content: CONTENT_ENCRYPTION['aes-256-cbc'],
-  })], CONTENT_ENCRYPTION['aes-256-cbc'])
+  const template = new EnvelopeTemplate(
+    [
+      prepareRecipient('r', parseReceiverCertificate(receiver.der), {
+        keyTransport: 'rsa-oaep-sha256',
+        recipientIdentifier: 'issuer-serial',
+        content: CONTENT_ENCRYPTION['aes-256-cbc'],
+      }),
+    ],
+    CONTENT_ENCRYPTION['aes-256-cbc'],
+  )
 
-  const endless = () => new Readable({ read() { this.push(Buffer.alloc(256 * 1024, 1)) } })
+  const endless = () =>
+    new Readable({
+      read() {
+        this.push(Buffer.alloc(256 * 1024, 1))
+      },
+    })
   const aborted = new EnvelopeEncryptStream(template.start(), undefined, 1024 * MB, workers)
   const running = pipeline(endless(), aborted, collect().sink)
   await new Promise((r) => setTimeout(r, 50))

@@ -21,9 +21,13 @@ export const TOKENS = {
 export const auth = (role: Role) => ({ authorization: `Bearer ${TOKENS[role]}` })
 
 export function testTokens() {
-  return new TokenRegistry((Object.entries(TOKENS) as Array<[Role, string]>).map(([role, token]) => ({
-    name: `test-${role}`, roles: [role], tokenSha256: hashToken(token).toString('hex'),
-  })))
+  return new TokenRegistry(
+    (Object.entries(TOKENS) as Array<[Role, string]>).map(([role, token]) => ({
+      name: `test-${role}`,
+      roles: [role],
+      tokenSha256: hashToken(token).toString('hex'),
+    })),
+  )
 }
 
 /**
@@ -63,11 +67,16 @@ export async function freshDatabaseUrl(t: Test): Promise<string> {
 
 /** Builds the app on a fresh store (SQLite in a temporary directory, or a new PostgreSQL database); closed in teardown. */
 export async function buildTestApp(
-  t: Test, overrides: Partial<Record<keyof Config, string>> = {}, logger: FastifyServerOptions['logger'] = false,
+  t: Test,
+  overrides: Partial<Record<keyof Config, string>> = {},
+  logger: FastifyServerOptions['logger'] = false,
 ): Promise<FastifyInstance> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cms-test-data-'))
   const databaseUrl = await freshDatabaseUrl(t)
-  const app = await createApp(testConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, ...overrides }), { tokens: testTokens(), logger })
+  const app = await createApp(testConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, ...overrides }), {
+    tokens: testTokens(),
+    logger,
+  })
   t.teardown(async () => {
     await app.close()
     rmSync(dataDir, { recursive: true, force: true })
@@ -76,10 +85,16 @@ export async function buildTestApp(
 }
 
 /** buildTestApp with its log kept in memory at `level`, for tests that search what was logged. */
-export async function buildLoggedTestApp(t: Test, level: 'info' | 'debug', overrides: Partial<Record<keyof Config, string>> = {}) {
+export async function buildLoggedTestApp(
+  t: Test,
+  level: 'info' | 'debug',
+  overrides: Partial<Record<keyof Config, string>> = {},
+) {
   let log = ''
   const stream = new PassThrough()
-  stream.on('data', (d: Buffer) => { log += d.toString() })
+  stream.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
   const app = await buildTestApp(t, { LOG_LEVEL: level, ...overrides }, { level, stream })
   return { app, log: () => log }
 }

@@ -21,20 +21,45 @@ export function httpRequest(options: {
   sink?: Writable
 }): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: options.port, method: options.method, path: options.path, headers: options.headers })
+    const req = request({
+      host: '127.0.0.1',
+      port: options.port,
+      method: options.method,
+      path: options.path,
+      headers: options.headers,
+    })
     req.on('error', reject)
     req.on('response', (res) => {
       const chunks: Buffer[] = []
       let aborted = false
-      res.on('aborted', () => { aborted = true })
-      const done = () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), aborted: aborted || !res.complete })
+      res.on('aborted', () => {
+        aborted = true
+      })
+      const done = () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+          aborted: aborted || !res.complete,
+        })
       if (options.sink) {
-        pipeline(res, options.sink).then(done, () => { aborted = true; done() })
+        pipeline(res, options.sink).then(done, () => {
+          aborted = true
+          done()
+        })
       } else {
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', done)
-        res.on('error', () => { aborted = true; done() })
-        res.on('close', () => { if (!res.complete) { aborted = true; done() } })
+        res.on('error', () => {
+          aborted = true
+          done()
+        })
+        res.on('close', () => {
+          if (!res.complete) {
+            aborted = true
+            done()
+          }
+        })
       }
     })
     if (options.body instanceof Readable) options.body.on('error', (e) => req.destroy(e)).pipe(req)

@@ -12,7 +12,17 @@ import { join } from 'node:path'
 const engine = new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as never })
 const dir = mkdtempSync(join(tmpdir(), 'cms-test-pki-'))
 
-export type KeySpec = 'rsa-1024' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384' | 'ec-p521' | 'ec-secp256k1' | 'dsa' | 'ed25519'
+export type KeySpec =
+  | 'rsa-1024'
+  | 'rsa-2048'
+  | 'rsa-3072'
+  | 'rsa-4096'
+  | 'ec-p256'
+  | 'ec-p384'
+  | 'ec-p521'
+  | 'ec-secp256k1'
+  | 'dsa'
+  | 'ed25519'
 
 export interface TestCertificate {
   name: string
@@ -42,10 +52,16 @@ function keyPair(spec: KeySpec) {
   const cached = keyCache.get(spec)
   if (cached && !fresh) return cached
   const [kind, size] = spec.split('-') as [string, string]
-  const pair = kind === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: Number(size) })
-    : kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: { p256: 'prime256v1', p384: 'secp384r1', p521: 'secp521r1', secp256k1: 'secp256k1' }[size]! })
-    : kind === 'dsa' ? generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 })
-    : generateKeyPairSync('ed25519')
+  const pair =
+    kind === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: Number(size) })
+      : kind === 'ec'
+        ? generateKeyPairSync('ec', {
+            namedCurve: { p256: 'prime256v1', p384: 'secp384r1', p521: 'secp521r1', secp256k1: 'secp256k1' }[size]!,
+          })
+        : kind === 'dsa'
+          ? generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 })
+          : generateKeyPairSync('ed25519')
   if (!fresh) keyCache.set(spec, pair)
   return pair
 }
@@ -54,7 +70,13 @@ let ca: Promise<{ key: webcrypto.CryptoKey; name: pkijs.RelativeDistinguishedNam
 function testCa() {
   ca ??= (async () => {
     const { privateKey } = keyPair('rsa-2048')
-    const key = await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign'])
+    const key = await webcrypto.subtle.importKey(
+      'pkcs8',
+      privateKey.export({ type: 'pkcs8', format: 'der' }),
+      { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    )
     return { key, name: distinguishedName('cms-encryptor Test CA') }
   })()
   return ca
@@ -66,7 +88,17 @@ function distinguishedName(cn: string) {
   })
 }
 
-const KEY_USAGE_BITS = ['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement', 'keyCertSign', 'cRLSign', 'encipherOnly', 'decipherOnly']
+const KEY_USAGE_BITS = [
+  'digitalSignature',
+  'nonRepudiation',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+  'decipherOnly',
+]
 
 function keyUsageExtension(names: string[]) {
   const bits = names.map((n) => KEY_USAGE_BITS.indexOf(n))
@@ -75,7 +107,8 @@ function keyUsageExtension(names: string[]) {
   for (const b of bits) bytes[b >> 3]! |= 0x80 >> (b & 7)
   const unusedBits = bits.length ? 7 - (highest % 8) : 0
   return new pkijs.Extension({
-    extnID: '2.5.29.15', critical: true,
+    extnID: '2.5.29.15',
+    critical: true,
     extnValue: new asn1js.BitString({ valueHex: bytes, unusedBits }).toBER(false),
   })
 }
@@ -103,15 +136,21 @@ export async function issueCertificate(name: string, options: CertificateOptions
   const extensions: pkijs.Extension[] = []
   if (options.subjectKeyIdentifier !== false) {
     const ski = createHash('sha1').update(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest()
-    extensions.push(new pkijs.Extension({ extnID: '2.5.29.14', extnValue: new asn1js.OctetString({ valueHex: ski }).toBER(false) }))
+    extensions.push(
+      new pkijs.Extension({ extnID: '2.5.29.14', extnValue: new asn1js.OctetString({ valueHex: ski }).toBER(false) }),
+    )
   }
-  const usage = options.keyUsage === undefined ? (spec.startsWith('ec') ? ['keyAgreement'] : ['keyEncipherment']) : options.keyUsage
+  const usage =
+    options.keyUsage === undefined ? (spec.startsWith('ec') ? ['keyAgreement'] : ['keyEncipherment']) : options.keyUsage
   if (usage) extensions.push(keyUsageExtension(usage))
   if (extensions.length) cert.extensions = extensions
   await cert.sign(authority.key, 'SHA-256', engine)
 
   const der = Buffer.from(cert.toSchema().toBER(false))
-  const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`
+  const pem = `-----BEGIN CERTIFICATE-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
   const file = `${name}-${serial}`
   const certPath = join(dir, `${file}.crt`)

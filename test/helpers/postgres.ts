@@ -6,10 +6,12 @@ import { join } from 'node:path'
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    }).on('error', reject)
+    const server = createServer()
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number }
+        server.close(() => resolve(port))
+      })
+      .on('error', reject)
   })
 }
 
@@ -23,9 +25,14 @@ export async function startTestPostgres(): Promise<{ url: string; stop(): Promis
   const port = await freePort()
   const password = 'test-only'
   const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'), port, user: 'postgres', password, persistent: false,
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
-    onLog: () => {}, onError: () => {},
+    onLog: () => {},
+    onError: () => {},
   })
   await server.initialise()
   await server.start()

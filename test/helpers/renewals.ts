@@ -12,7 +12,9 @@ export async function startRenewal(app: FastifyInstance, body: Record<string, un
 
 export async function takeStep(app: FastifyInstance, id: string, step: string, role: Role, comment?: string) {
   return app.inject({
-    method: 'POST', url: `/renewals/${id}/steps/${step}`, headers: auth(role),
+    method: 'POST',
+    url: `/renewals/${id}/steps/${step}`,
+    headers: auth(role),
     ...(comment ? { payload: { comment } } : {}),
   })
 }
@@ -22,11 +24,18 @@ export async function takeStep(app: FastifyInstance, id: string, step: string, r
  * decrypts it (OpenSSL), and the keys it no longer has (or does not have yet) are not addressed.
  */
 export async function assertReceiverDecrypts(
-  t: Test, app: FastifyInstance, encryptorId: string, holds: TestCertificate[], lacks: TestCertificate[] = [], label = '',
+  t: Test,
+  app: FastifyInstance,
+  encryptorId: string,
+  holds: TestCertificate[],
+  lacks: TestCertificate[] = [],
+  label = '',
 ) {
   const payload = `message ${label} ${Math.random()}`
   const res = await encrypt(app, encryptorId, payload)
   t.equal(res.statusCode, 200, `${label}: encrypted`)
-  for (const key of holds) t.equal((await opensslDecrypt(res.rawPayload, key)).toString(), payload, `${label}: ${key.name} decrypts`)
-  for (const key of lacks) await t.rejects(opensslDecrypt(res.rawPayload, key), `${label}: not encrypted for ${key.name}`)
+  for (const key of holds)
+    t.equal((await opensslDecrypt(res.rawPayload, key)).toString(), payload, `${label}: ${key.name} decrypts`)
+  for (const key of lacks)
+    await t.rejects(opensslDecrypt(res.rawPayload, key), `${label}: not encrypted for ${key.name}`)
 }

@@ -22,15 +22,36 @@ let nextPort = 19100 + Math.floor(Math.random() * 500)
  * Starts the service as its own process (from source) on `databaseUrl` (empty: SQLite in its own
  * data directory); stopped in teardown unless the test stopped it.
  */
-export async function startReplica(t: Test, name: string, databaseUrl: string, env: Record<string, string> = {}): Promise<Replica> {
+export async function startReplica(
+  t: Test,
+  name: string,
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<Replica> {
   const dir = mkdtempSync(join(tmpdir(), `cms-replica-${name}-`))
   const tokensFile = join(dir, 'tokens.json')
-  writeFileSync(tokensFile, JSON.stringify(Object.entries(TOKENS).map(([role, token]) => ({
-    name: `test-${role}`, roles: [role], tokenSha256: hashToken(token).toString('hex'),
-  }))))
+  writeFileSync(
+    tokensFile,
+    JSON.stringify(
+      Object.entries(TOKENS).map(([role, token]) => ({
+        name: `test-${role}`,
+        roles: [role],
+        tokenSha256: hashToken(token).toString('hex'),
+      })),
+    ),
+  )
   const port = nextPort++
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, DATABASE_URL: databaseUrl, AUTH_TOKENS_FILE: tokensFile, LOG_LEVEL: 'warn', ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dir,
+      DATABASE_URL: databaseUrl,
+      AUTH_TOKENS_FILE: tokensFile,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const problems: string[] = []
@@ -42,7 +63,14 @@ export async function startReplica(t: Test, name: string, databaseUrl: string, e
     await exited
     rmSync(dir, { recursive: true, force: true })
   })
-  const replica: Replica = { name, process: child, port, pid: child.pid!, url: (path) => `http://127.0.0.1:${port}${path}`, problems }
+  const replica: Replica = {
+    name,
+    process: child,
+    port,
+    pid: child.pid!,
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+    problems,
+  }
   await waitReady(replica, 20_000)
   return replica
 }
@@ -61,9 +89,21 @@ export async function waitReady(replica: Replica, timeoutMs: number): Promise<vo
 }
 
 /** A JSON request to a replica with a role's token; the body is read once and kept. */
-export async function callReplica(replica: Replica, method: string, path: string, role: Role, body?: unknown, headers: Record<string, string> = {}) {
+export async function callReplica(
+  replica: Replica,
+  method: string,
+  path: string,
+  role: Role,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(replica.url(path), {
-    method, headers: { authorization: `Bearer ${TOKENS[role]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    method,
+    headers: {
+      authorization: `Bearer ${TOKENS[role]}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   })
   const text = await res.text()

@@ -4,21 +4,46 @@ import type { Role } from '../../src/auth/tokens.js'
 import { auth } from './app.js'
 import type { TestCertificate } from './pki.js'
 
-export async function putCertificate(app: FastifyInstance, alias: string, cert: TestCertificate, headers: Record<string, string> = {}) {
+export async function putCertificate(
+  app: FastifyInstance,
+  alias: string,
+  cert: TestCertificate,
+  headers: Record<string, string> = {},
+) {
   return app.inject({
-    method: 'PUT', url: `/keystore/entries/${alias}`,
-    headers: { ...auth('tenant-admin'), 'content-type': 'application/x-pem-file', ...headers }, payload: cert.pem,
+    method: 'PUT',
+    url: `/keystore/entries/${alias}`,
+    headers: { ...auth('tenant-admin'), 'content-type': 'application/x-pem-file', ...headers },
+    payload: cert.pem,
   })
 }
 
-export async function putEncryptor(app: FastifyInstance, id: string, body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  return app.inject({ method: 'PUT', url: `/encryptors/${id}`, headers: { ...auth('integration-developer'), ...headers }, payload: body })
+export async function putEncryptor(
+  app: FastifyInstance,
+  id: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) {
+  return app.inject({
+    method: 'PUT',
+    url: `/encryptors/${id}`,
+    headers: { ...auth('integration-developer'), ...headers },
+    payload: body,
+  })
 }
 
-export async function encrypt(app: FastifyInstance, id: string, payload: Buffer | string, query = '', role: Role = 'integration-flow') {
+export async function encrypt(
+  app: FastifyInstance,
+  id: string,
+  payload: Buffer | string,
+  query = '',
+  role: Role = 'integration-flow',
+) {
   return app.inject({
-    method: 'POST', url: `/encryptors/${id}/encrypt${query}`,
-    headers: { ...auth(role), 'content-type': 'application/octet-stream' }, payload,
+    method: 'POST',
+    url: `/encryptors/${id}/encrypt${query}`,
+    headers: { ...auth(role), 'content-type': 'application/octet-stream' },
+    payload,
   })
 }
 

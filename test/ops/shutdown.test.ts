@@ -20,38 +20,64 @@ function throttle(mbPerSecond: number) {
   })
 }
 
-t.test('SIGTERM during a large streamed encrypt: the stream completes, new requests are refused, the process exits cleanly', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'cms-sigterm-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const service = await startReplica(t, 'sigterm', await freshDatabaseUrl(t), { LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '30000' })
-  const receiver = await issueCertificate('sigterm')
-  t.equal((await callReplica(service, 'PUT', '/keystore/entries/r', 'tenant-admin', { certificate: receiver.pem })).status, 201)
-  t.equal((await callReplica(service, 'PUT', '/encryptors/flow', 'integration-developer', { receiverAliases: ['r'] })).status, 201)
+t.test(
+  'SIGTERM during a large streamed encrypt: the stream completes, new requests are refused, the process exits cleanly',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cms-sigterm-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const service = await startReplica(t, 'sigterm', await freshDatabaseUrl(t), {
+      LOG_LEVEL: 'info',
+      SHUTDOWN_GRACE_MS: '30000',
+    })
+    const receiver = await issueCertificate('sigterm')
+    t.equal(
+      (await callReplica(service, 'PUT', '/keystore/entries/r', 'tenant-admin', { certificate: receiver.pem })).status,
+      201,
+    )
+    t.equal(
+      (await callReplica(service, 'PUT', '/encryptors/flow', 'integration-developer', { receiverAliases: ['r'] }))
+        .status,
+      201,
+    )
 
-  const size = 200 * MB
-  const payload = generatedPayload(size)
-  const out = join(dir, 'out.cms')
-  const response = httpRequest({
-    port: service.port, method: 'POST', path: '/encryptors/flow/encrypt',
-    headers: { authorization: `Bearer ${TOKENS['integration-flow']}`, 'content-length': size },
-    body: payload.stream.pipe(throttle(100)), sink: createWriteStream(out),
-  })
-  await new Promise((r) => setTimeout(r, 500))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    service.process.once('exit', (code, signal) => resolve({ code, signal })))
-  service.process.kill('SIGTERM')
-  await new Promise((r) => setTimeout(r, 200))
+    const size = 200 * MB
+    const payload = generatedPayload(size)
+    const out = join(dir, 'out.cms')
+    const response = httpRequest({
+      port: service.port,
+      method: 'POST',
+      path: '/encryptors/flow/encrypt',
+      headers: { authorization: `Bearer ${TOKENS['integration-flow']}`, 'content-length': size },
+      body: payload.stream.pipe(throttle(100)),
+      sink: createWriteStream(out),
+    })
+    await new Promise((r) => setTimeout(r, 500))
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      service.process.once('exit', (code, signal) => resolve({ code, signal })),
+    )
+    service.process.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 200))
 
-  const late = await fetch(service.url('/health/live')).then((r) => r.status, (err: Error) => (err.cause as NodeJS.ErrnoException)?.code ?? err.message)
-  t.ok(late === 'ECONNREFUSED' || late === 503, `a new request after SIGTERM is refused (${late})`)
+    const late = await fetch(service.url('/health/live')).then(
+      (r) => r.status,
+      (err: Error) => (err.cause as NodeJS.ErrnoException)?.code ?? err.message,
+    )
+    t.ok(late === 'ECONNREFUSED' || late === 503, `a new request after SIGTERM is refused (${late})`)
 
-  const res = await response
-  t.equal(res.status, 200)
-  t.notOk(res.aborted, 'the in-flight stream was not cut')
-  t.equal(statSync(out).size, Number(res.headers['content-length']), 'every byte announced arrived')
-  t.equal(await opensslDecryptFileHash(out, receiver), payload.sha256(), 'and it decrypts to the payload')
-  const { code, signal } = await exited
-  t.same({ code, signal }, { code: 0, signal: null }, 'the process exits cleanly once the stream is done')
-  t.ok(service.problems.some((l) => l.includes('shutting down')), 'the shutdown is logged')
-  t.notOk(service.problems.some((l) => /"level":(50|60)/.test(l)), 'no error logged')
-})
+    const res = await response
+    t.equal(res.status, 200)
+    t.notOk(res.aborted, 'the in-flight stream was not cut')
+    t.equal(statSync(out).size, Number(res.headers['content-length']), 'every byte announced arrived')
+    t.equal(await opensslDecryptFileHash(out, receiver), payload.sha256(), 'and it decrypts to the payload')
+    const { code, signal } = await exited
+    t.same({ code, signal }, { code: 0, signal: null }, 'the process exits cleanly once the stream is done')
+    t.ok(
+      service.problems.some((l) => l.includes('shutting down')),
+      'the shutdown is logged',
+    )
+    t.notOk(
+      service.problems.some((l) => /"level":(50|60)/.test(l)),
+      'no error logged',
+    )
+  },
+)

@@ -12,7 +12,11 @@ async function configuration(app: Parameters<typeof snapshot>[0]) {
   const s = await snapshot(app)
   return {
     entries: s.details.map((d: { alias: string; sha256Fingerprint: string }) => [d.alias, d.sha256Fingerprint]),
-    encryptors: s.encryptors.encryptors.map((e: { id: string; receiverAliases: string[]; pause: unknown }) => [e.id, e.receiverAliases, e.pause]),
+    encryptors: s.encryptors.encryptors.map((e: { id: string; receiverAliases: string[]; pause: unknown }) => [
+      e.id,
+      e.receiverAliases,
+      e.pause,
+    ]),
   }
 }
 
@@ -20,31 +24,55 @@ for (const procedure of PROCEDURES) {
   const definition = PROCEDURE[procedure]
   for (let taken = 0; taken < definition.steps.length; taken++) {
     const pastNoReturn = definition.steps.slice(0, taken).some((s) => s.name === definition.pointOfNoReturn)
-    t.test(`${procedure}: abort after ${taken} step(s) ${pastNoReturn ? 'is refused' : 'restores the state before'}`, async (t) => {
-      const app = await buildTestApp(t)
-      const old = await issueCertificate('old')
-      const fresh = await issueCertificate('new', { notAfter: new Date(Date.now() + 730 * DAY) })
-      await putCertificate(app, 'partner', old)
-      const prepared = procedure === 'prepared-alias'
-      await putEncryptor(app, 'flow', { receiverAliases: prepared ? ['partner', 'partner-next'] : ['partner'], missingAlias: prepared ? 'skip' : 'fail' })
-      const before = await configuration(app)
-      const newAlias = definition.newAlias === 'required' ? { newAlias: 'partner-next' } : {}
-      const id = (await startRenewal(app, { procedure, encryptorId: 'flow', currentAlias: 'partner', certificate: fresh.pem, ...newAlias })).json().id
-      for (const step of definition.steps.slice(0, taken)) t.equal((await takeStep(app, id, step.name, step.role)).statusCode, 200, step.name)
+    t.test(
+      `${procedure}: abort after ${taken} step(s) ${pastNoReturn ? 'is refused' : 'restores the state before'}`,
+      async (t) => {
+        const app = await buildTestApp(t)
+        const old = await issueCertificate('old')
+        const fresh = await issueCertificate('new', { notAfter: new Date(Date.now() + 730 * DAY) })
+        await putCertificate(app, 'partner', old)
+        const prepared = procedure === 'prepared-alias'
+        await putEncryptor(app, 'flow', {
+          receiverAliases: prepared ? ['partner', 'partner-next'] : ['partner'],
+          missingAlias: prepared ? 'skip' : 'fail',
+        })
+        const before = await configuration(app)
+        const newAlias = definition.newAlias === 'required' ? { newAlias: 'partner-next' } : {}
+        const id = (
+          await startRenewal(app, {
+            procedure,
+            encryptorId: 'flow',
+            currentAlias: 'partner',
+            certificate: fresh.pem,
+            ...newAlias,
+          })
+        ).json().id
+        for (const step of definition.steps.slice(0, taken))
+          t.equal((await takeStep(app, id, step.name, step.role)).statusCode, 200, step.name)
 
-      const res = await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('tenant-admin') })
-      if (pastNoReturn) {
-        t.equal(res.statusCode, 409)
-        t.equal(res.json().code, 'CMS_ABORT_REFUSED')
-        t.equal((await app.inject({ method: 'GET', url: `/renewals/${id}`, headers: auth('monitor') })).json().state, 'active')
-        return
-      }
-      t.equal(res.statusCode, 200)
-      t.equal(res.json().state, 'aborted')
-      t.same(await configuration(app), before, 'keystore and encryptor are as before the renewal')
-      await assertReceiverDecrypts(t, app, 'flow', [old], [fresh], 'after abort')
-      const audit = (await app.inject({ method: 'GET', url: `/audit?renewalId=${id}&action=renewal.abort`, headers: auth('monitor') })).json()
-      t.equal(audit.records.length, 1)
-    })
+        const res = await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('tenant-admin') })
+        if (pastNoReturn) {
+          t.equal(res.statusCode, 409)
+          t.equal(res.json().code, 'CMS_ABORT_REFUSED')
+          t.equal(
+            (await app.inject({ method: 'GET', url: `/renewals/${id}`, headers: auth('monitor') })).json().state,
+            'active',
+          )
+          return
+        }
+        t.equal(res.statusCode, 200)
+        t.equal(res.json().state, 'aborted')
+        t.same(await configuration(app), before, 'keystore and encryptor are as before the renewal')
+        await assertReceiverDecrypts(t, app, 'flow', [old], [fresh], 'after abort')
+        const audit = (
+          await app.inject({
+            method: 'GET',
+            url: `/audit?renewalId=${id}&action=renewal.abort`,
+            headers: auth('monitor'),
+          })
+        ).json()
+        t.equal(audit.records.length, 1)
+      },
+    )
   }
 }

@@ -9,25 +9,40 @@ t.test('each procedure walks its steps in order, with the right role, to complet
     let progress: RenewalProgress = { procedure, state: 'active', done: 0 }
     for (const step of PROCEDURE[procedure].steps) {
       for (const role of ALL_ROLES.filter((r) => r !== step.role)) {
-        t.throws(() => nextStep(progress, step.name, [role]), { code: 'CMS_STEP_FORBIDDEN' }, `${procedure}/${step.name}: ${role} may not`)
+        t.throws(
+          () => nextStep(progress, step.name, [role]),
+          { code: 'CMS_STEP_FORBIDDEN' },
+          `${procedure}/${step.name}: ${role} may not`,
+        )
       }
       const later = PROCEDURE[procedure].steps[progress.done + 1]
-      if (later) t.throws(() => nextStep(progress, later.name, [later.role]), { code: 'CMS_STEP_OUT_OF_ORDER' }, `${procedure}: ${later.name} before ${step.name}`)
+      if (later)
+        t.throws(
+          () => nextStep(progress, later.name, [later.role]),
+          { code: 'CMS_STEP_OUT_OF_ORDER' },
+          `${procedure}: ${later.name} before ${step.name}`,
+        )
       const transition = nextStep(progress, step.name, [step.role])
       if (transition.kind !== 'apply') throw new Error('expected apply')
       progress = transition.progress
-      t.same(nextStep(progress, step.name, [step.role]), { kind: 'repeat' }, `${procedure}/${step.name} repeated is idempotent`)
+      t.same(
+        nextStep(progress, step.name, [step.role]),
+        { kind: 'repeat' },
+        `${procedure}/${step.name} repeated is idempotent`,
+      )
     }
     t.equal(progress.state, 'completed', `${procedure} completes`)
     t.throws(() => abortPlan(progress), { code: 'CMS_RENEWAL_NOT_ACTIVE' })
     const first = PROCEDURE[procedure].steps[0]!
-    if (PROCEDURE[procedure].steps.length > 1) t.throws(() => nextStep(progress, first.name, [first.role]), { code: 'CMS_RENEWAL_NOT_ACTIVE' })
+    if (PROCEDURE[procedure].steps.length > 1)
+      t.throws(() => nextStep(progress, first.name, [first.role]), { code: 'CMS_RENEWAL_NOT_ACTIVE' })
   }
 })
 
 t.test('an unknown step names the steps of the procedure', async (t) => {
   t.throws(() => nextStep({ procedure: 'exchange', state: 'active', done: 0 }, 'add-alias', ['tenant-admin']), {
-    code: 'CMS_STEP_UNKNOWN', message: /exchange-certificate/,
+    code: 'CMS_STEP_UNKNOWN',
+    message: /exchange-certificate/,
   })
 })
 
@@ -47,6 +62,11 @@ t.test('abort undoes the steps done, newest first, until the point of no return'
   for (const [progress, expected] of cases) {
     const label = `${progress.procedure} after ${progress.done} step(s), ${progress.state}`
     if (typeof expected === 'string') t.throws(() => abortPlan(progress), { code: expected }, label)
-    else t.same(abortPlan(progress).map((e) => e.kind), expected, label)
+    else
+      t.same(
+        abortPlan(progress).map((e) => e.kind),
+        expected,
+        label,
+      )
   }
 })

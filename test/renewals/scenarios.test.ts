@@ -22,15 +22,35 @@ async function setup(t: Parameters<typeof buildTestApp>[0], encryptor: Record<st
 t.test('exchange: the receiver holds old and new keys; one step moves messages to the new key', async (t) => {
   const { app, old, other } = await setup(t)
   const fresh = await newCertificate('partner-2027')
-  const started = await startRenewal(app, { procedure: 'exchange', encryptorId: 'flow', currentAlias: 'partner', certificate: fresh.pem })
+  const started = await startRenewal(app, {
+    procedure: 'exchange',
+    encryptorId: 'flow',
+    currentAlias: 'partner',
+    certificate: fresh.pem,
+  })
   t.equal(started.statusCode, 201)
   const renewal = started.json()
-  t.match(renewal, { state: 'active', next: { step: 'exchange-certificate', role: 'tenant-admin' }, recipients: ['partner', 'other'] })
+  t.match(renewal, {
+    state: 'active',
+    next: { step: 'exchange-certificate', role: 'tenant-admin' },
+    recipients: ['partner', 'other'],
+  })
   await assertReceiverDecrypts(t, app, 'flow', [old, other], [fresh], 'before the exchange')
 
   const done = await takeStep(app, renewal.id, 'exchange-certificate', 'tenant-admin', 'receiver confirmed both keys')
   t.equal(done.statusCode, 200)
-  t.match(done.json(), { state: 'completed', next: null, steps: [{ name: 'exchange-certificate', status: 'done', by: 'test-tenant-admin', comment: 'receiver confirmed both keys' }] })
+  t.match(done.json(), {
+    state: 'completed',
+    next: null,
+    steps: [
+      {
+        name: 'exchange-certificate',
+        status: 'done',
+        by: 'test-tenant-admin',
+        comment: 'receiver confirmed both keys',
+      },
+    ],
+  })
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [old], 'after the exchange')
   const entry = (await app.inject({ method: 'GET', url: '/keystore/entries/partner', headers: auth('monitor') })).json()
   t.equal(entry.sha256Fingerprint, renewal.certificate.sha256Fingerprint)
@@ -40,14 +60,41 @@ t.test('exchange: the receiver holds old and new keys; one step moves messages t
 t.test('add-alias: two RecipientInfos while the receiver switches, then only the new one', async (t) => {
   const { app, old, other } = await setup(t)
   const fresh = await newCertificate('partner-2027', 'ec-p256')
-  const started = await startRenewal(app, { procedure: 'add-alias', encryptorId: 'flow', currentAlias: 'partner', newAlias: 'partner-2027', certificate: fresh.pem })
+  const started = await startRenewal(app, {
+    procedure: 'add-alias',
+    encryptorId: 'flow',
+    currentAlias: 'partner',
+    newAlias: 'partner-2027',
+    certificate: fresh.pem,
+  })
   t.equal(started.statusCode, 201)
   const id = started.json().id
 
-  assertProblem(t, await takeStep(app, id, 'add-alias', 'integration-developer'), 409, 'CMS_STEP_OUT_OF_ORDER', 'add-alias first')
-  t.match((await takeStep(app, id, 'add-alias', 'integration-developer')).json().detail, /next step is "add-certificate", taken by tenant-admin/)
-  assertProblem(t, await takeStep(app, id, 'add-certificate', 'integration-developer'), 403, 'CMS_STEP_FORBIDDEN', 'wrong role')
-  assertProblem(t, await takeStep(app, id, 'add-certificate', 'integration-flow'), 403, 'CMS_FORBIDDEN', 'a role that takes no step')
+  assertProblem(
+    t,
+    await takeStep(app, id, 'add-alias', 'integration-developer'),
+    409,
+    'CMS_STEP_OUT_OF_ORDER',
+    'add-alias first',
+  )
+  t.match(
+    (await takeStep(app, id, 'add-alias', 'integration-developer')).json().detail,
+    /next step is "add-certificate", taken by tenant-admin/,
+  )
+  assertProblem(
+    t,
+    await takeStep(app, id, 'add-certificate', 'integration-developer'),
+    403,
+    'CMS_STEP_FORBIDDEN',
+    'wrong role',
+  )
+  assertProblem(
+    t,
+    await takeStep(app, id, 'add-certificate', 'integration-flow'),
+    403,
+    'CMS_FORBIDDEN',
+    'a role that takes no step',
+  )
 
   let r = (await takeStep(app, id, 'add-certificate', 'tenant-admin')).json()
   t.same(r.recipients, ['partner', 'other'], 'the new certificate is stored, not yet used')
@@ -63,7 +110,13 @@ t.test('add-alias: two RecipientInfos while the receiver switches, then only the
   // The receiver now switches to its new key and removes the old one.
   r = (await takeStep(app, id, 'confirm-receiver-switched', 'tenant-admin')).json()
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [], 'after confirm-receiver-switched (new key only)')
-  assertProblem(t, await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('tenant-admin') }), 409, 'CMS_ABORT_REFUSED', 'abort after the switch')
+  assertProblem(
+    t,
+    await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('tenant-admin') }),
+    409,
+    'CMS_ABORT_REFUSED',
+    'abort after the switch',
+  )
 
   r = (await takeStep(app, id, 'remove-old-alias', 'integration-developer')).json()
   t.same(r.recipients, ['other', 'partner-2027'])
@@ -71,28 +124,58 @@ t.test('add-alias: two RecipientInfos while the receiver switches, then only the
 
   r = (await takeStep(app, id, 'remove-old-certificate', 'tenant-admin')).json()
   t.match(r, { state: 'completed', next: null })
-  t.equal((await app.inject({ method: 'GET', url: '/keystore/entries/partner', headers: auth('monitor') })).statusCode, 404)
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/keystore/entries/partner', headers: auth('monitor') })).statusCode,
+    404,
+  )
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [old], 'completed')
 
-  const audit = (await app.inject({ method: 'GET', url: `/audit?renewalId=${id}&limit=50`, headers: auth('monitor') })).json()
-  t.same(audit.records.map((a: { action: string }) => a.action).reverse(), [
-    'renewal.start',
-    'keystore.create', 'renewal.step',
-    'encryptor.alias.add', 'renewal.step',
-    'renewal.step',
-    'encryptor.alias.remove', 'renewal.step',
-    'keystore.delete', 'renewal.step',
-  ], 'one audit record per change, in order')
-  t.match(audit.records.find((a: { action: string }) => a.action === 'encryptor.alias.add'), {
-    actor: 'test-integration-developer', role: 'integration-developer', target: 'encryptors/flow',
-    before: { receiverAliases: ['partner', 'other'] }, after: { receiverAliases: ['partner', 'other', 'partner-2027'] },
-  })
+  const audit = (
+    await app.inject({ method: 'GET', url: `/audit?renewalId=${id}&limit=50`, headers: auth('monitor') })
+  ).json()
+  t.same(
+    audit.records.map((a: { action: string }) => a.action).reverse(),
+    [
+      'renewal.start',
+      'keystore.create',
+      'renewal.step',
+      'encryptor.alias.add',
+      'renewal.step',
+      'renewal.step',
+      'encryptor.alias.remove',
+      'renewal.step',
+      'keystore.delete',
+      'renewal.step',
+    ],
+    'one audit record per change, in order',
+  )
+  t.match(
+    audit.records.find((a: { action: string }) => a.action === 'encryptor.alias.add'),
+    {
+      actor: 'test-integration-developer',
+      role: 'integration-developer',
+      target: 'encryptors/flow',
+      before: { receiverAliases: ['partner', 'other'] },
+      after: { receiverAliases: ['partner', 'other', 'partner-2027'] },
+    },
+  )
 })
 
 t.test('prepared-alias: fill the empty slot, confirm, remove the old certificate; both slots stay', async (t) => {
-  const { app, old, other } = await setup(t, { receiverAliases: ['partner', 'partner-next', 'other'], missingAlias: 'skip' })
+  const { app, old, other } = await setup(t, {
+    receiverAliases: ['partner', 'partner-next', 'other'],
+    missingAlias: 'skip',
+  })
   const fresh = await newCertificate('partner-next')
-  const id = (await startRenewal(app, { procedure: 'prepared-alias', encryptorId: 'flow', currentAlias: 'partner', newAlias: 'partner-next', certificate: fresh.pem })).json().id
+  const id = (
+    await startRenewal(app, {
+      procedure: 'prepared-alias',
+      encryptorId: 'flow',
+      currentAlias: 'partner',
+      newAlias: 'partner-next',
+      certificate: fresh.pem,
+    })
+  ).json().id
   await assertReceiverDecrypts(t, app, 'flow', [old, other], [fresh], 'started')
   let r = (await takeStep(app, id, 'add-certificate', 'tenant-admin')).json()
   t.same(r.recipients, ['partner', 'partner-next', 'other'])
@@ -102,7 +185,11 @@ t.test('prepared-alias: fill the empty slot, confirm, remove the old certificate
   r = (await takeStep(app, id, 'remove-old-certificate', 'tenant-admin')).json()
   t.match(r, { state: 'completed', recipients: ['partner-next', 'other'] })
   const encryptor = (await app.inject({ method: 'GET', url: '/encryptors/flow', headers: auth('monitor') })).json()
-  t.same(encryptor.receiverAliases, ['partner', 'partner-next', 'other'], 'the old alias stays as the empty slot for next time')
+  t.same(
+    encryptor.receiverAliases,
+    ['partner', 'partner-next', 'other'],
+    'the old alias stays as the empty slot for next time',
+  )
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [old], 'completed')
 })
 
@@ -110,7 +197,13 @@ t.test('downtime: paused with 503 and Retry-After while the receiver swaps its o
   const { app, old, other } = await setup(t)
   const fresh = await newCertificate('partner-2027')
   const end = new Date(Date.now() + 3600_000).toISOString()
-  const started = await startRenewal(app, { procedure: 'downtime', encryptorId: 'flow', currentAlias: 'partner', certificate: fresh.pem, downtime: { start: new Date().toISOString(), end } })
+  const started = await startRenewal(app, {
+    procedure: 'downtime',
+    encryptorId: 'flow',
+    currentAlias: 'partner',
+    certificate: fresh.pem,
+    downtime: { start: new Date().toISOString(), end },
+  })
   t.equal(started.statusCode, 201)
   const id = started.json().id
   t.same(started.json().downtime, { start: started.json().downtime.start, end })
@@ -134,23 +227,62 @@ t.test('abort restores the state before the renewal', async (t) => {
   const { app, old, other } = await setup(t)
   const fresh = await newCertificate('partner-2027')
   const before = (await app.inject({ method: 'GET', url: '/encryptors/flow', headers: auth('monitor') })).json()
-  const id = (await startRenewal(app, { procedure: 'add-alias', encryptorId: 'flow', currentAlias: 'partner', newAlias: 'partner-2027', certificate: fresh.pem })).json().id
+  const id = (
+    await startRenewal(app, {
+      procedure: 'add-alias',
+      encryptorId: 'flow',
+      currentAlias: 'partner',
+      newAlias: 'partner-2027',
+      certificate: fresh.pem,
+    })
+  ).json().id
   await takeStep(app, id, 'add-certificate', 'tenant-admin')
   await takeStep(app, id, 'add-alias', 'integration-developer')
-  assertProblem(t, await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('integration-developer') }), 403, 'CMS_FORBIDDEN', 'abort by a developer')
-  const aborted = await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('tenant-admin'), payload: { comment: 'receiver postponed' } })
+  assertProblem(
+    t,
+    await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('integration-developer') }),
+    403,
+    'CMS_FORBIDDEN',
+    'abort by a developer',
+  )
+  const aborted = await app.inject({
+    method: 'POST',
+    url: `/renewals/${id}/abort`,
+    headers: auth('tenant-admin'),
+    payload: { comment: 'receiver postponed' },
+  })
   t.equal(aborted.statusCode, 200)
   t.match(aborted.json(), { state: 'aborted', next: null, recipients: ['partner', 'other'] })
   const after = (await app.inject({ method: 'GET', url: '/encryptors/flow', headers: auth('monitor') })).json()
   t.same(after.receiverAliases, before.receiverAliases)
-  t.equal((await app.inject({ method: 'GET', url: '/keystore/entries/partner-2027', headers: auth('monitor') })).statusCode, 404)
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/keystore/entries/partner-2027', headers: auth('monitor') })).statusCode,
+    404,
+  )
   await assertReceiverDecrypts(t, app, 'flow', [old, other], [fresh], 'after abort')
-  assertProblem(t, await takeStep(app, id, 'confirm-receiver-switched', 'tenant-admin'), 409, 'CMS_RENEWAL_NOT_ACTIVE', 'a step after abort')
+  assertProblem(
+    t,
+    await takeStep(app, id, 'confirm-receiver-switched', 'tenant-admin'),
+    409,
+    'CMS_RENEWAL_NOT_ACTIVE',
+    'a step after abort',
+  )
 
   // Downtime aborted while paused: the encryptor resumes with the old key.
-  const downtime = (await startRenewal(app, { procedure: 'downtime', encryptorId: 'flow', currentAlias: 'partner', certificate: fresh.pem })).json().id
+  const downtime = (
+    await startRenewal(app, {
+      procedure: 'downtime',
+      encryptorId: 'flow',
+      currentAlias: 'partner',
+      certificate: fresh.pem,
+    })
+  ).json().id
   await takeStep(app, downtime, 'begin-downtime', 'tenant-admin')
-  t.equal((await app.inject({ method: 'POST', url: `/renewals/${downtime}/abort`, headers: auth('tenant-admin') })).json().paused, false)
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/renewals/${downtime}/abort`, headers: auth('tenant-admin') })).json()
+      .paused,
+    false,
+  )
   await assertReceiverDecrypts(t, app, 'flow', [old, other], [fresh], 'after the downtime abort')
 })
 
@@ -158,10 +290,19 @@ t.test('starts are checked before anything changes', async (t) => {
   const { app } = await setup(t)
   await putEncryptor(app, 'strict', { receiverAliases: ['other'] })
   const fresh = await newCertificate('partner-2027')
-  const noSki = await issueCertificate('no-ski', { subjectKeyIdentifier: false, notAfter: new Date(Date.now() + 730 * DAY) })
+  const noSki = await issueCertificate('no-ski', {
+    subjectKeyIdentifier: false,
+    notAfter: new Date(Date.now() + 730 * DAY),
+  })
   await putEncryptor(app, 'by-ski', { receiverAliases: ['other'], recipientIdentifier: 'subject-key-identifier' })
   const shorter = await issueCertificate('shorter', { notAfter: new Date(Date.now() + 30 * DAY) })
-  const base = { procedure: 'add-alias', encryptorId: 'flow', currentAlias: 'partner', newAlias: 'partner-2027', certificate: fresh.pem }
+  const base = {
+    procedure: 'add-alias',
+    encryptorId: 'flow',
+    currentAlias: 'partner',
+    newAlias: 'partner-2027',
+    certificate: fresh.pem,
+  }
   const cases: Array<[string, Record<string, unknown>, number, string]> = [
     ['unknown encryptor', { ...base, encryptorId: 'nope' }, 404, 'CMS_ENCRYPTOR_NOT_FOUND'],
     ['current alias not on the encryptor', { ...base, encryptorId: 'strict' }, 409, 'CMS_RENEWAL_PRECONDITION'],
@@ -170,42 +311,157 @@ t.test('starts are checked before anything changes', async (t) => {
     ['newAlias equal to currentAlias', { ...base, newAlias: 'partner' }, 422, 'CMS_RENEWAL_INVALID'],
     ['new alias already in the keystore', { ...base, newAlias: 'other' }, 409, 'CMS_RENEWAL_PRECONDITION'],
     ['prepared slot not on the encryptor', { ...base, procedure: 'prepared-alias' }, 409, 'CMS_RENEWAL_PRECONDITION'],
-    ['downtime window for another procedure', { ...base, downtime: { start: new Date().toISOString(), end: new Date(Date.now() + 1000).toISOString() } }, 422, 'CMS_RENEWAL_INVALID'],
-    ['downtime window ending before it starts', { ...base, procedure: 'downtime', newAlias: undefined, downtime: { start: new Date(Date.now() + 1000).toISOString(), end: new Date().toISOString() } }, 422, 'CMS_RENEWAL_INVALID'],
+    [
+      'downtime window for another procedure',
+      { ...base, downtime: { start: new Date().toISOString(), end: new Date(Date.now() + 1000).toISOString() } },
+      422,
+      'CMS_RENEWAL_INVALID',
+    ],
+    [
+      'downtime window ending before it starts',
+      {
+        ...base,
+        procedure: 'downtime',
+        newAlias: undefined,
+        downtime: { start: new Date(Date.now() + 1000).toISOString(), end: new Date().toISOString() },
+      },
+      422,
+      'CMS_RENEWAL_INVALID',
+    ],
     ['a malformed certificate', { ...base, certificate: 'garbage' }, 400, 'CMS_CERTIFICATE_MALFORMED'],
     ['a private key', { ...base, certificate: fresh.keyPem }, 400, 'CMS_PRIVATE_KEY_IN_BODY'],
-    ['a certificate expiring before the current one', { ...base, certificate: shorter.pem }, 422, 'CMS_RENEWAL_INVALID'],
-    ['a certificate the encryptor cannot use', { ...base, encryptorId: 'by-ski', currentAlias: 'other', certificate: noSki.pem }, 409, 'CMS_SUBJECT_KEY_IDENTIFIER_MISSING'],
+    [
+      'a certificate expiring before the current one',
+      { ...base, certificate: shorter.pem },
+      422,
+      'CMS_RENEWAL_INVALID',
+    ],
+    [
+      'a certificate the encryptor cannot use',
+      { ...base, encryptorId: 'by-ski', currentAlias: 'other', certificate: noSki.pem },
+      409,
+      'CMS_SUBJECT_KEY_IDENTIFIER_MISSING',
+    ],
     ['an unknown procedure', { ...base, procedure: 'yolo' }, 400, 'CMS_VALIDATION_FAILED'],
     ['an unknown property', { ...base, force: true }, 400, 'CMS_VALIDATION_FAILED'],
   ]
-  for (const [name, body, status, code] of cases) assertProblem(t, await startRenewal(app, JSON.parse(JSON.stringify(body))), status, code, name)
-  assertProblem(t, await app.inject({ method: 'POST', url: '/renewals', headers: auth('integration-developer'), payload: base }), 403, 'CMS_FORBIDDEN', 'developer starting')
-  t.same((await app.inject({ method: 'GET', url: '/renewals', headers: auth('monitor') })).json().renewals, [], 'no renewal was recorded')
+  for (const [name, body, status, code] of cases)
+    assertProblem(t, await startRenewal(app, JSON.parse(JSON.stringify(body))), status, code, name)
+  assertProblem(
+    t,
+    await app.inject({ method: 'POST', url: '/renewals', headers: auth('integration-developer'), payload: base }),
+    403,
+    'CMS_FORBIDDEN',
+    'developer starting',
+  )
+  t.same(
+    (await app.inject({ method: 'GET', url: '/renewals', headers: auth('monitor') })).json().renewals,
+    [],
+    'no renewal was recorded',
+  )
 
   const first = await startRenewal(app, base)
   t.equal(first.statusCode, 201)
-  assertProblem(t, await startRenewal(app, { ...base, newAlias: 'partner-2028' }), 409, 'CMS_RENEWAL_IN_PROGRESS', 'a second renewal of the encryptor')
-  assertProblem(t, await putCertificate(app, 'partner', fresh), 409, 'CMS_RENEWAL_IN_PROGRESS', 'direct change to the current alias')
-  assertProblem(t, await putCertificate(app, 'partner-2027', fresh), 409, 'CMS_RENEWAL_IN_PROGRESS', 'direct change to the new alias')
-  assertProblem(t, await app.inject({ method: 'DELETE', url: '/encryptors/flow/aliases/partner', headers: auth('integration-developer') }), 409, 'CMS_RENEWAL_IN_PROGRESS', 'removing the owned alias')
-  assertProblem(t, await app.inject({ method: 'DELETE', url: '/encryptors/flow', headers: auth('integration-developer') }), 409, 'CMS_RENEWAL_IN_PROGRESS', 'deleting the encryptor')
-  t.equal((await putEncryptor(app, 'flow', { receiverAliases: ['partner', 'other'], contentEncryption: 'aes-128-cbc' })).statusCode, 200, 'algorithm changes stay possible')
-  const list = (await app.inject({ method: 'GET', url: '/renewals?state=active&encryptorId=flow', headers: auth('monitor') })).json()
-  t.same(list.renewals.map((r: { id: string }) => r.id), [first.json().id])
-  assertProblem(t, await app.inject({ method: 'GET', url: '/renewals/00000000-0000-4000-8000-000000000000', headers: auth('monitor') }), 404, 'CMS_RENEWAL_NOT_FOUND', 'unknown renewal')
-  assertProblem(t, await takeStep(app, first.json().id, 'teleport', 'tenant-admin'), 400, 'CMS_VALIDATION_FAILED', 'unknown step name')
+  assertProblem(
+    t,
+    await startRenewal(app, { ...base, newAlias: 'partner-2028' }),
+    409,
+    'CMS_RENEWAL_IN_PROGRESS',
+    'a second renewal of the encryptor',
+  )
+  assertProblem(
+    t,
+    await putCertificate(app, 'partner', fresh),
+    409,
+    'CMS_RENEWAL_IN_PROGRESS',
+    'direct change to the current alias',
+  )
+  assertProblem(
+    t,
+    await putCertificate(app, 'partner-2027', fresh),
+    409,
+    'CMS_RENEWAL_IN_PROGRESS',
+    'direct change to the new alias',
+  )
+  assertProblem(
+    t,
+    await app.inject({
+      method: 'DELETE',
+      url: '/encryptors/flow/aliases/partner',
+      headers: auth('integration-developer'),
+    }),
+    409,
+    'CMS_RENEWAL_IN_PROGRESS',
+    'removing the owned alias',
+  )
+  assertProblem(
+    t,
+    await app.inject({ method: 'DELETE', url: '/encryptors/flow', headers: auth('integration-developer') }),
+    409,
+    'CMS_RENEWAL_IN_PROGRESS',
+    'deleting the encryptor',
+  )
+  t.equal(
+    (await putEncryptor(app, 'flow', { receiverAliases: ['partner', 'other'], contentEncryption: 'aes-128-cbc' }))
+      .statusCode,
+    200,
+    'algorithm changes stay possible',
+  )
+  const list = (
+    await app.inject({ method: 'GET', url: '/renewals?state=active&encryptorId=flow', headers: auth('monitor') })
+  ).json()
+  t.same(
+    list.renewals.map((r: { id: string }) => r.id),
+    [first.json().id],
+  )
+  assertProblem(
+    t,
+    await app.inject({
+      method: 'GET',
+      url: '/renewals/00000000-0000-4000-8000-000000000000',
+      headers: auth('monitor'),
+    }),
+    404,
+    'CMS_RENEWAL_NOT_FOUND',
+    'unknown renewal',
+  )
+  assertProblem(
+    t,
+    await takeStep(app, first.json().id, 'teleport', 'tenant-admin'),
+    400,
+    'CMS_VALIDATION_FAILED',
+    'unknown step name',
+  )
 })
 
 t.test('the same step sent twice at once: one applies it, the other sees the new state', async (t) => {
   const { app } = await setup(t)
   const fresh = await newCertificate('partner-2027')
-  const id = (await startRenewal(app, { procedure: 'add-alias', encryptorId: 'flow', currentAlias: 'partner', newAlias: 'partner-2027', certificate: fresh.pem })).json().id
-  const [a, b] = await Promise.all([takeStep(app, id, 'add-certificate', 'tenant-admin'), takeStep(app, id, 'add-certificate', 'tenant-admin')])
+  const id = (
+    await startRenewal(app, {
+      procedure: 'add-alias',
+      encryptorId: 'flow',
+      currentAlias: 'partner',
+      newAlias: 'partner-2027',
+      certificate: fresh.pem,
+    })
+  ).json().id
+  const [a, b] = await Promise.all([
+    takeStep(app, id, 'add-certificate', 'tenant-admin'),
+    takeStep(app, id, 'add-certificate', 'tenant-admin'),
+  ])
   t.same([a.statusCode, b.statusCode], [200, 200])
   t.same(a.json(), b.json())
-  const audit = (await app.inject({ method: 'GET', url: `/audit?renewalId=${id}&action=renewal.step`, headers: auth('tenant-admin') })).json()
+  const audit = (
+    await app.inject({
+      method: 'GET',
+      url: `/audit?renewalId=${id}&action=renewal.step`,
+      headers: auth('tenant-admin'),
+    })
+  ).json()
   t.equal(audit.records.length, 1, 'the step was applied once')
-  const stored = (await app.inject({ method: 'GET', url: `/audit?target=keystore/partner-2027`, headers: auth('tenant-admin') })).json()
+  const stored = (
+    await app.inject({ method: 'GET', url: `/audit?target=keystore/partner-2027`, headers: auth('tenant-admin') })
+  ).json()
   t.equal(stored.records.length, 1, 'the certificate was stored once')
 })

@@ -19,7 +19,16 @@ const CLIENTS = 4
 const MIN_MESSAGES = 200
 const DAY = 86_400_000
 
-interface Message { seq: number; payload: string; status: number; body: Buffer; retryAfter?: string; held: TestCertificate[]; sentAt: number; arrivedAt: number }
+interface Message {
+  seq: number
+  payload: string
+  status: number
+  body: Buffer
+  retryAfter?: string
+  held: TestCertificate[]
+  sentAt: number
+  arrivedAt: number
+}
 
 /** Concurrent encrypt clients, and the receiver's key set as the test moves it. */
 class Traffic {
@@ -29,7 +38,10 @@ class Traffic {
   private running = true
   private readonly loops: Promise<void>[]
 
-  constructor(private readonly app: FastifyInstance, public held: TestCertificate[]) {
+  constructor(
+    private readonly app: FastifyInstance,
+    public held: TestCertificate[],
+  ) {
     this.loops = Array.from({ length: CLIENTS }, () => this.loop())
   }
 
@@ -42,8 +54,14 @@ class Traffic {
       const res = await encrypt(this.app, 'flow', payload)
       this.inFlight.delete(seq)
       this.messages.push({
-        seq, payload, status: res.statusCode, body: res.rawPayload, retryAfter: res.headers['retry-after'] as string | undefined,
-        held: [...this.held], sentAt, arrivedAt: performance.now(),
+        seq,
+        payload,
+        status: res.statusCode,
+        body: res.rawPayload,
+        retryAfter: res.headers['retry-after'] as string | undefined,
+        held: [...this.held],
+        sentAt,
+        arrivedAt: performance.now(),
       })
       // inject answers a 503 without touching a socket; yield so the steps and timers get their turn.
       await new Promise((resolve) => setImmediate(resolve))
@@ -117,17 +135,29 @@ async function runProcedure(t: Test, procedure: string) {
   const app = await buildTestApp(t)
   const keys = {
     old: await issueCertificate('receiver-old'),
-    new: await issueCertificate('receiver-new', { key: procedure === 'add-alias' ? 'ec-p256' : 'rsa-2048', notAfter: new Date(Date.now() + 730 * DAY) }),
+    new: await issueCertificate('receiver-new', {
+      key: procedure === 'add-alias' ? 'ec-p256' : 'rsa-2048',
+      notAfter: new Date(Date.now() + 730 * DAY),
+    }),
   }
   await putCertificate(app, 'partner', keys.old)
   await putEncryptor(app, 'flow', encryptor ?? { receiverAliases: ['partner'] })
-  const renewal = await startRenewal(app, { procedure, encryptorId: 'flow', currentAlias: 'partner', certificate: keys.new.pem, ...(newAlias ? { newAlias } : {}) })
+  const renewal = await startRenewal(app, {
+    procedure,
+    encryptorId: 'flow',
+    currentAlias: 'partner',
+    certificate: keys.new.pem,
+    ...(newAlias ? { newAlias } : {}),
+  })
   t.equal(renewal.statusCode, 201)
   const id = renewal.json().id
 
   const [initial, ...rest] = plan
   if (!initial || !('receiver' in initial)) throw new Error('a plan starts with the keys the receiver holds')
-  const traffic = new Traffic(app, initial.keys.map((k) => keys[k]))
+  const traffic = new Traffic(
+    app,
+    initial.keys.map((k) => keys[k]),
+  )
   const steps = rest.filter((p) => 'step' in p).length
   const perPhase = Math.ceil(MIN_MESSAGES / (steps + 1)) + 5
   /** When each step's request went out and when its answer (after the commit) came back. */
@@ -149,11 +179,13 @@ async function runProcedure(t: Test, procedure: string) {
 
   // The pause is on from begin-downtime's commit to end-downtime's: a request wholly inside must be
   // refused, one wholly outside must be served; one straddling a boundary may be either.
-  const begin = stepTimes['begin-downtime'], end = stepTimes['end-downtime']
+  const begin = stepTimes['begin-downtime'],
+    end = stepTimes['end-downtime']
   const surelyPaused = (m: Message) => !!begin && !!end && m.sentAt > begin.returned && m.arrivedAt < end.sent
   const surelyServed = (m: Message) => !begin || !end || m.arrivedAt < begin.sent || m.sentAt > end.returned
   const failures: string[] = []
-  let decrypted = 0, refused = 0
+  let decrypted = 0,
+    refused = 0
   await mapLimit(traffic.messages, 2, async (m) => {
     if (m.status === 503) {
       refused++
@@ -180,12 +212,27 @@ async function runProcedure(t: Test, procedure: string) {
   if (procedure === 'downtime') {
     const inside = traffic.messages.filter(surelyPaused)
     t.ok(inside.length >= 20, `${inside.length} requests wholly inside the pause`)
-    t.ok(inside.every((m) => m.status === 503 && m.retryAfter), 'every one of them got 503 with Retry-After')
+    t.ok(
+      inside.every((m) => m.status === 503 && m.retryAfter),
+      'every one of them got 503 with Retry-After',
+    )
   } else {
     t.equal(refused, 0)
   }
-  t.comment(`${procedure}: ${traffic.messages.length} messages, ${decrypted} decrypted, ${refused} paused, ${failures.length} failures`)
-  t.equal((await app.inject({ method: 'GET', url: `/renewals/${id}`, headers: { authorization: 'Bearer test-monitor-token' } })).json().state, 'completed')
+  t.comment(
+    `${procedure}: ${traffic.messages.length} messages, ${decrypted} decrypted, ${refused} paused, ${failures.length} failures`,
+  )
+  t.equal(
+    (
+      await app.inject({
+        method: 'GET',
+        url: `/renewals/${id}`,
+        headers: { authorization: 'Bearer test-monitor-token' },
+      })
+    ).json().state,
+    'completed',
+  )
 }
 
-for (const procedure of Object.keys(PLANS)) t.test(`zero loss under load: ${procedure}`, (t) => runProcedure(t, procedure))
+for (const procedure of Object.keys(PLANS))
+  t.test(`zero loss under load: ${procedure}`, (t) => runProcedure(t, procedure))

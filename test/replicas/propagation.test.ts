@@ -22,10 +22,18 @@ const call = callReplica
 async function encryptOn(replica: Replica) {
   const payload = `payload ${Math.random()}`
   const res = await fetch(replica.url('/encryptors/flow/encrypt'), {
-    method: 'POST', headers: { authorization: `Bearer ${TOKENS['integration-flow']}`, 'content-type': 'application/octet-stream' }, body: payload,
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKENS['integration-flow']}`, 'content-type': 'application/octet-stream' },
+    body: payload,
   })
   const body = Buffer.from(await res.arrayBuffer())
-  return { status: res.status, payload, body, aliases: (res.headers.get('x-cms-recipients') ?? '').split(',').filter(Boolean), serials: res.status === 200 ? recipientSerials(body) : [] }
+  return {
+    status: res.status,
+    payload,
+    body,
+    aliases: (res.headers.get('x-cms-recipients') ?? '').split(',').filter(Boolean),
+    serials: res.status === 200 ? recipientSerials(body) : [],
+  }
 }
 
 /** The serial numbers the RecipientInfos name: which certificates a message was encrypted for. */
@@ -46,7 +54,8 @@ async function propagation(b: Replica, since: number, expected: (m: Awaited<Retu
   for (;;) {
     const message = await encryptOn(b)
     if (message.status === 200 && expected(message)) return { delay: performance.now() - since, message }
-    if (performance.now() - since > 5000) throw new Error(`replica B did not pick the change up: ${message.status} ${message.aliases}`)
+    if (performance.now() - since > 5000)
+      throw new Error(`replica B did not pick the change up: ${message.status} ${message.aliases}`)
   }
 }
 
@@ -82,23 +91,34 @@ t.test('two replicas: every change on A reaches B within 1 s', async (t) => {
       holders = [r1]
     }
     const acknowledged = performance.now()
-    if (res.status !== 200 && res.status !== 201) { failures.push(`change ${i}: ${res.status}`); continue }
+    if (res.status !== 200 && res.status !== 201) {
+      failures.push(`change ${i}: ${res.status}`)
+      continue
+    }
     const { delay, message } = await propagation(b, acknowledged, expected)
     delays.push(delay)
     if (delay > 1000) failures.push(`change ${i}: ${delay.toFixed(0)} ms`)
     for (const holder of holders) {
-      if ((await opensslDecrypt(message.body, holder)).toString() !== message.payload) failures.push(`change ${i}: ${holder.name} cannot decrypt B's message`)
+      if ((await opensslDecrypt(message.body, holder)).toString() !== message.payload)
+        failures.push(`change ${i}: ${holder.name} cannot decrypt B's message`)
     }
   }
   delays.sort((x, y) => x - y)
-  const median = delays[Math.floor(delays.length / 2)]!, max = delays[delays.length - 1]!
+  const median = delays[Math.floor(delays.length / 2)]!,
+    max = delays[delays.length - 1]!
   t.comment(`propagation A→B over ${delays.length} changes: median ${median.toFixed(1)} ms, max ${max.toFixed(1)} ms`)
   t.same(failures, [], 'every change reached B within 1 s and decrypts')
   t.ok(delays.length >= 100)
 
   // Every renewal step, taken on A, is seen by B.
   const next = await issueCertificate('r1-next', { notAfter: new Date(Date.now() + 730 * DAY) })
-  const renewal = await call(a, 'POST', '/renewals', 'tenant-admin', { procedure: 'add-alias', encryptorId: 'flow', currentAlias: 'r1', newAlias: 'r1-next', certificate: next.pem })
+  const renewal = await call(a, 'POST', '/renewals', 'tenant-admin', {
+    procedure: 'add-alias',
+    encryptorId: 'flow',
+    currentAlias: 'r1',
+    newAlias: 'r1-next',
+    certificate: next.pem,
+  })
   t.equal(renewal.status, 201)
   const id = renewal.json().id
   const steps: Array<[string, Role, string[]]> = [
@@ -110,42 +130,91 @@ t.test('two replicas: every change on A reaches B within 1 s', async (t) => {
   ]
   for (const [step, role, aliases] of steps) {
     t.equal((await call(a, 'POST', `/renewals/${id}/steps/${step}`, role)).status, 200, step)
-    const { delay, message } = await propagation(b, performance.now(), (m) => [...m.aliases].sort().join() === [...aliases].sort().join())
+    const { delay, message } = await propagation(
+      b,
+      performance.now(),
+      (m) => [...m.aliases].sort().join() === [...aliases].sort().join(),
+    )
     t.ok(delay < 1000, `${step}: B uses ${aliases} after ${delay.toFixed(0)} ms`)
     const holder = aliases.includes('r1-next') ? next : r1
-    t.equal((await opensslDecrypt(message.body, holder)).toString(), message.payload, `${step}: ${holder.name} decrypts B's message`)
+    t.equal(
+      (await opensslDecrypt(message.body, holder)).toString(),
+      message.payload,
+      `${step}: ${holder.name} decrypts B's message`,
+    )
   }
 
   // Downtime begun on A pauses B too; aborting it on A resumes B.
   const later = await issueCertificate('r1-later', { notAfter: new Date(Date.now() + 800 * DAY) })
-  const downtime = await call(a, 'POST', '/renewals', 'tenant-admin', { procedure: 'downtime', encryptorId: 'flow', currentAlias: 'r1-next', certificate: later.pem })
+  const downtime = await call(a, 'POST', '/renewals', 'tenant-admin', {
+    procedure: 'downtime',
+    encryptorId: 'flow',
+    currentAlias: 'r1-next',
+    certificate: later.pem,
+  })
   t.equal(downtime.status, 201)
   t.equal((await call(a, 'POST', `/renewals/${downtime.json().id}/steps/begin-downtime`, 'tenant-admin')).status, 200)
   const since = performance.now()
   let paused
-  while ((paused = await encryptOn(b)).status !== 503 && performance.now() - since < 1000) { /* poll */ }
+  while ((paused = await encryptOn(b)).status !== 503 && performance.now() - since < 1000) {
+    /* poll */
+  }
   t.equal(paused.status, 503, `B pauses within ${(performance.now() - since).toFixed(0)} ms`)
   t.equal((await call(a, 'POST', `/renewals/${downtime.json().id}/abort`, 'tenant-admin')).status, 200)
   const { delay } = await propagation(b, performance.now(), () => true)
   t.ok(delay < 1000, `B resumes ${delay.toFixed(0)} ms after the abort`)
-  t.same(a.problems.concat(b.problems).filter((l) => /"level":(50|60)/.test(l)), [], 'no error logged')
+  t.same(
+    a.problems.concat(b.problems).filter((l) => /"level":(50|60)/.test(l)),
+    [],
+    'no error logged',
+  )
 })
 
 t.test('concurrent writes through two replicas: exactly one wins, the other sees the new state', async (t) => {
   const databaseUrl = await freshDatabaseUrl(t)
   const [a, b] = await Promise.all([startReplica(t, 'a', databaseUrl), startReplica(t, 'b', databaseUrl)])
-  const c1 = await issueCertificate('c1'), c2 = await issueCertificate('c2'), c3 = await issueCertificate('c3', { notAfter: new Date(Date.now() + 730 * DAY) })
-  const both = await Promise.all([a, b].map((r, i) => call(r, 'PUT', '/keystore/entries/x', 'tenant-admin', { certificate: [c1, c2][i]!.pem }, { 'if-none-match': '*' })))
+  const c1 = await issueCertificate('c1'),
+    c2 = await issueCertificate('c2'),
+    c3 = await issueCertificate('c3', { notAfter: new Date(Date.now() + 730 * DAY) })
+  const both = await Promise.all(
+    [a, b].map((r, i) =>
+      call(
+        r,
+        'PUT',
+        '/keystore/entries/x',
+        'tenant-admin',
+        { certificate: [c1, c2][i]!.pem },
+        { 'if-none-match': '*' },
+      ),
+    ),
+  )
   t.same(both.map((r) => r.status).sort(), [201, 412], 'two creates: one 201, one 412')
   await call(a, 'PUT', '/keystore/entries/y', 'tenant-admin', { certificate: c2.pem })
   await call(a, 'PUT', '/encryptors/flow', 'integration-developer', { receiverAliases: ['x'] })
-  const adds = await Promise.all([a, b].map((r) => call(r, 'POST', '/encryptors/flow/aliases', 'integration-developer', { alias: 'y' }, { 'if-match': '"1"' })))
+  const adds = await Promise.all(
+    [a, b].map((r) =>
+      call(r, 'POST', '/encryptors/flow/aliases', 'integration-developer', { alias: 'y' }, { 'if-match': '"1"' }),
+    ),
+  )
   t.same(adds.map((r) => r.status).sort(), [200, 412], 'two alias changes on the same version: one 200, one 412')
   t.same((await call(b, 'GET', '/encryptors/flow', 'monitor')).json().receiverAliases, ['x', 'y'])
 
-  const id = (await call(a, 'POST', '/renewals', 'tenant-admin', { procedure: 'exchange', encryptorId: 'flow', currentAlias: 'x', certificate: c3.pem })).json().id
-  const steps = await Promise.all([a, b].map((r) => call(r, 'POST', `/renewals/${id}/steps/exchange-certificate`, 'tenant-admin')))
-  t.same(steps.map((r) => r.status), [200, 200], 'the same step on both: one applies it, the other sees it done')
+  const id = (
+    await call(a, 'POST', '/renewals', 'tenant-admin', {
+      procedure: 'exchange',
+      encryptorId: 'flow',
+      currentAlias: 'x',
+      certificate: c3.pem,
+    })
+  ).json().id
+  const steps = await Promise.all(
+    [a, b].map((r) => call(r, 'POST', `/renewals/${id}/steps/exchange-certificate`, 'tenant-admin')),
+  )
+  t.same(
+    steps.map((r) => r.status),
+    [200, 200],
+    'the same step on both: one applies it, the other sees it done',
+  )
   t.same(steps[0]!.json(), steps[1]!.json())
   const audit = (await call(a, 'GET', `/audit?renewalId=${id}&action=keystore.replace`, 'tenant-admin')).json()
   t.equal(audit.records.length, 1, 'the certificate was exchanged once')
@@ -154,7 +223,8 @@ t.test('concurrent writes through two replicas: exactly one wins, the other sees
 t.test('a replica whose notification connection is killed reconnects and reloads before it serves again', async (t) => {
   const databaseUrl = await freshDatabaseUrl(t)
   const [a, b] = await Promise.all([startReplica(t, 'a', databaseUrl), startReplica(t, 'b', databaseUrl)])
-  const r1 = await issueCertificate('k1'), r2 = await issueCertificate('k2')
+  const r1 = await issueCertificate('k1'),
+    r2 = await issueCertificate('k2')
   await call(a, 'PUT', '/keystore/entries/r1', 'tenant-admin', { certificate: r1.pem })
   await call(a, 'PUT', '/keystore/entries/r2', 'tenant-admin', { certificate: r2.pem })
   await call(a, 'PUT', '/encryptors/flow', 'integration-developer', { receiverAliases: ['r1'] })
@@ -163,7 +233,12 @@ t.test('a replica whose notification connection is killed reconnects and reloads
   const admin = new pg.Client({ connectionString: databaseUrl })
   await admin.connect()
   t.teardown(() => admin.end())
-  const listener = async () => (await admin.query('select pid from pg_stat_activity where application_name = $1', [`cms-encryptor-listener:${b.pid}`])).rows[0]?.pid as number | undefined
+  const listener = async () =>
+    (
+      await admin.query('select pid from pg_stat_activity where application_name = $1', [
+        `cms-encryptor-listener:${b.pid}`,
+      ])
+    ).rows[0]?.pid as number | undefined
   for (let round = 0; round < 3; round++) {
     const before = await listener()
     t.ok(before, `round ${round}: B listens`)
@@ -176,7 +251,13 @@ t.test('a replica whose notification connection is killed reconnects and reloads
       if (now && now !== before) break
       if (performance.now() - start > 5000) throw new Error('B did not notice the lost connection')
     }
-    const change = await call(a, round % 2 ? 'DELETE' : 'POST', round % 2 ? '/encryptors/flow/aliases/r2' : '/encryptors/flow/aliases', 'integration-developer', round % 2 ? undefined : { alias: 'r2' })
+    const change = await call(
+      a,
+      round % 2 ? 'DELETE' : 'POST',
+      round % 2 ? '/encryptors/flow/aliases/r2' : '/encryptors/flow/aliases',
+      'integration-developer',
+      round % 2 ? undefined : { alias: 'r2' },
+    )
     t.equal(change.status, 200)
     const expected = round % 2 ? ['r1'] : ['r1', 'r2']
     const since = performance.now()
@@ -188,7 +269,10 @@ t.test('a replica whose notification connection is killed reconnects and reloads
       if (m.status === 200) t.fail(`round ${round}: B served its stale set ${m.aliases} after the change`)
       if (performance.now() - since > 5000) throw new Error('B did not recover')
     }
-    t.ok(performance.now() - since < 2000, `round ${round}: B serves the new set ${(performance.now() - since).toFixed(0)} ms after the change (refused meanwhile: ${seen.filter((s) => s === 503).length})`)
+    t.ok(
+      performance.now() - since < 2000,
+      `round ${round}: B serves the new set ${(performance.now() - since).toFixed(0)} ms after the change (refused meanwhile: ${seen.filter((s) => s === 503).length})`,
+    )
     await waitReady(b, 2000)
     const after = await listener()
     t.ok(after && after !== before, `round ${round}: B listens again on a new connection`)

@@ -5,12 +5,18 @@ import { assertProblem, putCertificate, putEncryptor } from '../helpers/requests
 
 t.test('every change is audited; the log pages, filters, and only reads', async (t) => {
   const app = await buildTestApp(t)
-  const a = await issueCertificate('a'), b = await issueCertificate('b')
+  const a = await issueCertificate('a'),
+    b = await issueCertificate('b')
   await putCertificate(app, 'a', a)
   await putCertificate(app, 'a', b)
   await putCertificate(app, 'c', a)
   await putEncryptor(app, 'flow', { receiverAliases: ['a'] })
-  await app.inject({ method: 'POST', url: '/encryptors/flow/aliases', headers: auth('integration-developer'), payload: { alias: 'c' } })
+  await app.inject({
+    method: 'POST',
+    url: '/encryptors/flow/aliases',
+    headers: auth('integration-developer'),
+    payload: { alias: 'c' },
+  })
   await app.inject({ method: 'DELETE', url: '/encryptors/flow/aliases/c', headers: auth('integration-developer') })
   await app.inject({ method: 'DELETE', url: '/keystore/entries/c', headers: auth('tenant-admin') })
   await putCertificate(app, 'a', b) // unchanged: no record
@@ -18,29 +24,78 @@ t.test('every change is audited; the log pages, filters, and only reads', async 
 
   const all = (await app.inject({ method: 'GET', url: '/audit', headers: auth('monitor') })).json()
   t.same(all.records.map((r: { action: string }) => r.action).reverse(), [
-    'keystore.create', 'keystore.replace', 'keystore.create', 'encryptor.create', 'encryptor.alias.add', 'encryptor.alias.remove', 'keystore.delete',
+    'keystore.create',
+    'keystore.replace',
+    'keystore.create',
+    'encryptor.create',
+    'encryptor.alias.add',
+    'encryptor.alias.remove',
+    'keystore.delete',
   ])
-  t.match(all.records.find((r: { action: string }) => r.action === 'keystore.replace'), {
-    actor: 'test-tenant-admin', role: 'tenant-admin', target: 'keystore/a', renewalId: null,
-    before: { version: 1 }, after: { version: 2 },
-  })
+  t.match(
+    all.records.find((r: { action: string }) => r.action === 'keystore.replace'),
+    {
+      actor: 'test-tenant-admin',
+      role: 'tenant-admin',
+      target: 'keystore/a',
+      renewalId: null,
+      before: { version: 1 },
+      after: { version: 2 },
+    },
+  )
   t.equal(all.next, null)
 
   const pages: string[] = []
   let cursor: number | null | undefined
   do {
-    const page = (await app.inject({ method: 'GET', url: `/audit?limit=3${cursor ? `&before=${cursor}` : ''}`, headers: auth('tenant-admin') })).json()
+    const page = (
+      await app.inject({
+        method: 'GET',
+        url: `/audit?limit=3${cursor ? `&before=${cursor}` : ''}`,
+        headers: auth('tenant-admin'),
+      })
+    ).json()
     pages.push(...page.records.map((r: { id: number }) => String(r.id)))
     cursor = page.next
   } while (cursor)
-  t.same(pages, all.records.map((r: { id: number }) => String(r.id)), 'pages cover the log once, newest first')
+  t.same(
+    pages,
+    all.records.map((r: { id: number }) => String(r.id)),
+    'pages cover the log once, newest first',
+  )
 
-  const filtered = (await app.inject({ method: 'GET', url: '/audit?target=keystore/a', headers: auth('monitor') })).json()
+  const filtered = (
+    await app.inject({ method: 'GET', url: '/audit?target=keystore/a', headers: auth('monitor') })
+  ).json()
   t.equal(filtered.records.length, 2)
-  assertProblem(t, await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-flow') }), 403, 'CMS_FORBIDDEN', 'flows cannot read the audit log')
-  assertProblem(t, await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-developer') }), 403, 'CMS_FORBIDDEN', 'developers cannot read the audit log')
-  assertProblem(t, await app.inject({ method: 'DELETE', url: '/audit', headers: auth('tenant-admin') }), 404, 'CMS_ROUTE_NOT_FOUND', 'no way to delete audit records')
-  assertProblem(t, await app.inject({ method: 'GET', url: '/audit?limit=0', headers: auth('monitor') }), 400, 'CMS_VALIDATION_FAILED', 'limit below 1')
+  assertProblem(
+    t,
+    await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-flow') }),
+    403,
+    'CMS_FORBIDDEN',
+    'flows cannot read the audit log',
+  )
+  assertProblem(
+    t,
+    await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-developer') }),
+    403,
+    'CMS_FORBIDDEN',
+    'developers cannot read the audit log',
+  )
+  assertProblem(
+    t,
+    await app.inject({ method: 'DELETE', url: '/audit', headers: auth('tenant-admin') }),
+    404,
+    'CMS_ROUTE_NOT_FOUND',
+    'no way to delete audit records',
+  )
+  assertProblem(
+    t,
+    await app.inject({ method: 'GET', url: '/audit?limit=0', headers: auth('monitor') }),
+    400,
+    'CMS_VALIDATION_FAILED',
+    'limit below 1',
+  )
 })
 
 t.test('the audit log is hash-chained: editing or deleting a record in the database is detected', async (t) => {
@@ -48,16 +103,36 @@ t.test('the audit log is hash-chained: editing or deleting a record in the datab
   await putCertificate(app, 'a', await issueCertificate('a'))
   await putCertificate(app, 'b', await issueCertificate('b'))
   await putEncryptor(app, 'flow', { receiverAliases: ['a'] })
-  await app.inject({ method: 'POST', url: '/encryptors/flow/aliases', headers: auth('integration-developer'), payload: { alias: 'b' } })
-  const verify = async () => (await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('monitor') })).json()
+  await app.inject({
+    method: 'POST',
+    url: '/encryptors/flow/aliases',
+    headers: auth('integration-developer'),
+    payload: { alias: 'b' },
+  })
+  const verify = async () =>
+    (await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('monitor') })).json()
   t.same(await verify(), { valid: true, records: 4, firstInvalidId: null })
-  assertProblem(t, await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('integration-flow') }), 403, 'CMS_FORBIDDEN', 'flows cannot verify')
+  assertProblem(
+    t,
+    await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('integration-flow') }),
+    403,
+    'CMS_FORBIDDEN',
+    'flows cannot verify',
+  )
 
   const rows = await app.db.selectFrom('audit_log').select(['id', 'actor']).orderBy('id').execute()
   await app.db.updateTable('audit_log').set({ actor: 'someone-else' }).where('id', '=', rows[1]!.id).execute()
-  t.same(await verify(), { valid: false, records: 1, firstInvalidId: Number(rows[1]!.id) }, 'an edited record breaks the chain')
+  t.same(
+    await verify(),
+    { valid: false, records: 1, firstInvalidId: Number(rows[1]!.id) },
+    'an edited record breaks the chain',
+  )
   await app.db.updateTable('audit_log').set({ actor: rows[1]!.actor }).where('id', '=', rows[1]!.id).execute()
   t.equal((await verify()).valid, true, 'restored, it verifies again')
   await app.db.deleteFrom('audit_log').where('id', '=', rows[2]!.id).execute()
-  t.same(await verify(), { valid: false, records: 2, firstInvalidId: Number(rows[3]!.id) }, 'a deleted record breaks the chain at the next one')
+  t.same(
+    await verify(),
+    { valid: false, records: 2, firstInvalidId: Number(rows[3]!.id) },
+    'a deleted record breaks the chain at the next one',
+  )
 })

@@ -26,34 +26,58 @@ async function listeningApp(t: Parameters<typeof buildTestApp>[0], config: Param
 }
 
 // Cipher threads by default (CIPHER_THREADS 0); -1 keeps the cipher on the main thread.
-for (const [threads, size] of [['0', 256 * MB], ['-1', 32 * MB]] as const) t.test(`a ${size / MB} MB payload streams through, chunked (BER) and with Content-Length (DER), CIPHER_THREADS ${threads}`, async (t) => {
-  const { port, rsa, ec } = await listeningApp(t, { CIPHER_THREADS: threads })
-  const dir = mkdtempSync(join(tmpdir(), 'cms-stream-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+for (const [threads, size] of [
+  ['0', 256 * MB],
+  ['-1', 32 * MB],
+] as const)
+  t.test(
+    `a ${size / MB} MB payload streams through, chunked (BER) and with Content-Length (DER), CIPHER_THREADS ${threads}`,
+    async (t) => {
+      const { port, rsa, ec } = await listeningApp(t, { CIPHER_THREADS: threads })
+      const dir = mkdtempSync(join(tmpdir(), 'cms-stream-'))
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-  for (const mode of ['chunked', 'content-length'] as const) {
-    const payload = generatedPayload(size, mode === 'chunked' ? 1 : 2)
-    const out = join(dir, `${mode}.cms`)
-    const rssBefore = process.memoryUsage().rss
-    let rssPeak = rssBefore
-    const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss) }, 50)
-    const res = await httpRequest({
-      port, method: 'POST', path: '/encryptors/big/encrypt',
-      headers: { ...auth('integration-flow'), 'content-type': 'application/octet-stream', ...(mode === 'content-length' ? { 'content-length': size } : {}) },
-      body: payload.stream, sink: createWriteStream(out),
-    })
-    clearInterval(sampler)
-    t.equal(res.status, 200, `${mode}: 200`)
-    t.notOk(res.aborted, `${mode}: complete`)
-    if (mode === 'content-length') t.equal(Number(res.headers['content-length']), statSync(out).size, 'DER length announced up front')
-    else t.equal(res.headers['transfer-encoding'], 'chunked')
-    t.comment(`${mode}: service+client RSS grew ${((rssPeak - rssBefore) / MB).toFixed(0)} MB while streaming ${size / MB} MB`)
-    const expected = payload.sha256()
-    const receivers = mode === 'chunked' ? [rsa, ec] : [ec]
-    for (const receiver of receivers) t.equal(await opensslDecryptFileHash(out, receiver), expected, `${mode}: ${receiver.name} decrypts the same bytes`)
-    rmSync(out)
-  }
-})
+      for (const mode of ['chunked', 'content-length'] as const) {
+        const payload = generatedPayload(size, mode === 'chunked' ? 1 : 2)
+        const out = join(dir, `${mode}.cms`)
+        const rssBefore = process.memoryUsage().rss
+        let rssPeak = rssBefore
+        const sampler = setInterval(() => {
+          rssPeak = Math.max(rssPeak, process.memoryUsage().rss)
+        }, 50)
+        const res = await httpRequest({
+          port,
+          method: 'POST',
+          path: '/encryptors/big/encrypt',
+          headers: {
+            ...auth('integration-flow'),
+            'content-type': 'application/octet-stream',
+            ...(mode === 'content-length' ? { 'content-length': size } : {}),
+          },
+          body: payload.stream,
+          sink: createWriteStream(out),
+        })
+        clearInterval(sampler)
+        t.equal(res.status, 200, `${mode}: 200`)
+        t.notOk(res.aborted, `${mode}: complete`)
+        if (mode === 'content-length')
+          t.equal(Number(res.headers['content-length']), statSync(out).size, 'DER length announced up front')
+        else t.equal(res.headers['transfer-encoding'], 'chunked')
+        t.comment(
+          `${mode}: service+client RSS grew ${((rssPeak - rssBefore) / MB).toFixed(0)} MB while streaming ${size / MB} MB`,
+        )
+        const expected = payload.sha256()
+        const receivers = mode === 'chunked' ? [rsa, ec] : [ec]
+        for (const receiver of receivers)
+          t.equal(
+            await opensslDecryptFileHash(out, receiver),
+            expected,
+            `${mode}: ${receiver.name} decrypts the same bytes`,
+          )
+        rmSync(out)
+      }
+    },
+  )
 
 t.test('base64 and PEM stream too, with exact Content-Length', async (t) => {
   const { port, rsa } = await listeningApp(t)
@@ -61,14 +85,21 @@ t.test('base64 and PEM stream too, with exact Content-Length', async (t) => {
     for (const chunked of [false, true]) {
       const payload = generatedPayload(3 * MB + 7)
       const res = await httpRequest({
-        port, method: 'POST', path: `/encryptors/big/encrypt?encoding=${encoding}`,
-        headers: { ...auth('integration-flow'), ...(chunked ? {} : { 'content-length': 3 * MB + 7 }) }, body: payload.stream,
+        port,
+        method: 'POST',
+        path: `/encryptors/big/encrypt?encoding=${encoding}`,
+        headers: { ...auth('integration-flow'), ...(chunked ? {} : { 'content-length': 3 * MB + 7 }) },
+        body: payload.stream,
       })
       const label = `${encoding} ${chunked ? 'chunked' : 'content-length'}`
       t.equal(res.status, 200, label)
       if (!chunked) t.equal(Number(res.headers['content-length']), res.body.length, `${label}: length`)
       if (encoding === 'base64') t.notOk(res.body.includes(0x0a), 'base64 is one line')
-      if (encoding === 'pem') t.match(res.body.toString('latin1'), /^-----BEGIN CMS-----\n([A-Za-z0-9+/=]{64}\n)+[A-Za-z0-9+/=]{1,64}\n-----END CMS-----\n$/)
+      if (encoding === 'pem')
+        t.match(
+          res.body.toString('latin1'),
+          /^-----BEGIN CMS-----\n([A-Za-z0-9+/=]{64}\n)+[A-Za-z0-9+/=]{1,64}\n-----END CMS-----\n$/,
+        )
       const plain = await opensslDecrypt(res.body, rsa, encoding)
       t.equal(createHash('sha256').update(plain).digest('hex'), payload.sha256(), `${label}: decrypts`)
     }
@@ -96,18 +127,40 @@ t.test('encrypt refuses what it cannot do, with a problem, before any 200', asyn
   for (const role of ['tenant-admin', 'integration-developer', 'monitor'] as const) {
     assertProblem(t, await encrypt(app, 'big', 'x', '', role), 403, 'CMS_FORBIDDEN', role)
   }
-  assertProblem(t, await app.inject({ method: 'POST', url: '/encryptors/big/encrypt', payload: 'x' }), 401, 'CMS_UNAUTHENTICATED', 'no token')
+  assertProblem(
+    t,
+    await app.inject({ method: 'POST', url: '/encryptors/big/encrypt', payload: 'x' }),
+    401,
+    'CMS_UNAUTHENTICATED',
+    'no token',
+  )
   assertProblem(t, await encrypt(app, 'big', 'x', '?encoding=hex'), 400, 'CMS_VALIDATION_FAILED', 'unknown encoding')
-  const tooBig = await app.inject({ method: 'POST', url: '/encryptors/big/encrypt', headers: { ...auth('integration-flow'), 'content-length': String(4 * MB + 1) }, payload: Buffer.alloc(4 * MB + 1) })
+  const tooBig = await app.inject({
+    method: 'POST',
+    url: '/encryptors/big/encrypt',
+    headers: { ...auth('integration-flow'), 'content-length': String(4 * MB + 1) },
+    payload: Buffer.alloc(4 * MB + 1),
+  })
   assertProblem(t, tooBig, 413, 'CMS_PAYLOAD_TOO_LARGE', 'declared too large')
 
-  const emptyChunked = await httpRequest({ port, method: 'POST', path: '/encryptors/big/encrypt', headers: { ...auth('integration-flow'), 'transfer-encoding': 'chunked' }, body: Readable.from([]) })
+  const emptyChunked = await httpRequest({
+    port,
+    method: 'POST',
+    path: '/encryptors/big/encrypt',
+    headers: { ...auth('integration-flow'), 'transfer-encoding': 'chunked' },
+    body: Readable.from([]),
+  })
   t.equal(emptyChunked.status, 400, 'empty chunked body')
   t.equal(JSON.parse(emptyChunked.body.toString()).code, 'CMS_EMPTY_BODY')
 
   // Chunked and over the limit: the 200 is out before the limit is reached, so the response is cut.
-  const over = await httpRequest({ port, method: 'POST', path: '/encryptors/big/encrypt', headers: auth('integration-flow'), body: generatedPayload(6 * MB).stream })
-    .catch((err: NodeJS.ErrnoException) => ({ status: 0, aborted: true, code: err.code }))
+  const over = await httpRequest({
+    port,
+    method: 'POST',
+    path: '/encryptors/big/encrypt',
+    headers: auth('integration-flow'),
+    body: generatedPayload(6 * MB).stream,
+  }).catch((err: NodeJS.ErrnoException) => ({ status: 0, aborted: true, code: err.code }))
   t.ok(over.aborted, 'a chunked payload over the limit cuts the connection: never a complete success')
 
   // No recipient at encrypt time (a certificate removed behind the service's back).
@@ -120,7 +173,13 @@ t.test('encrypt refuses what it cannot do, with a problem, before any 200', asyn
 t.test('a client that aborts mid-stream leaves the service healthy', async (t) => {
   const { app, port, rsa } = await listeningApp(t)
   const body = new Readable({ read() {} })
-  const aborted = httpRequest({ port, method: 'POST', path: '/encryptors/big/encrypt', headers: { ...auth('integration-flow'), 'content-length': 100 * MB }, body })
+  const aborted = httpRequest({
+    port,
+    method: 'POST',
+    path: '/encryptors/big/encrypt',
+    headers: { ...auth('integration-flow'), 'content-length': 100 * MB },
+    body,
+  })
   body.push(Buffer.alloc(2 * MB))
   await new Promise((r) => setTimeout(r, 200))
   body.destroy(new Error('client gave up'))

@@ -15,12 +15,28 @@ t.test('create with defaults, read, add and remove aliases, delete', async (t) =
   t.equal(created.statusCode, 201)
   t.equal(created.headers.etag, '"1"')
   t.match(created.json(), {
-    id: 'orders', receiverAliases: ['a'], recipients: ['a'], contentEncryption: 'aes-256-cbc', keyTransport: 'rsa-oaep-sha256',
-    recipientIdentifier: 'issuer-serial', missingAlias: 'fail', encoding: 'der', version: 1,
+    id: 'orders',
+    receiverAliases: ['a'],
+    recipients: ['a'],
+    contentEncryption: 'aes-256-cbc',
+    keyTransport: 'rsa-oaep-sha256',
+    recipientIdentifier: 'issuer-serial',
+    missingAlias: 'fail',
+    encoding: 'der',
+    version: 1,
   })
-  t.equal((await putEncryptor(app, 'orders', { receiverAliases: ['a'] })).json().version, 1, 'an unchanged PUT keeps the version')
+  t.equal(
+    (await putEncryptor(app, 'orders', { receiverAliases: ['a'] })).json().version,
+    1,
+    'an unchanged PUT keeps the version',
+  )
 
-  const added = await app.inject({ method: 'POST', url: '/encryptors/orders/aliases', headers: auth('integration-developer'), payload: { alias: 'b' } })
+  const added = await app.inject({
+    method: 'POST',
+    url: '/encryptors/orders/aliases',
+    headers: auth('integration-developer'),
+    payload: { alias: 'b' },
+  })
   t.equal(added.statusCode, 200)
   t.same(added.json().receiverAliases, ['a', 'b'])
   t.equal(added.headers.etag, '"2"')
@@ -30,10 +46,15 @@ t.test('create with defaults, read, add and remove aliases, delete', async (t) =
   t.equal((await opensslDecrypt(two.rawPayload, a)).toString(), 'for both')
   t.equal((await opensslDecrypt(two.rawPayload, b)).toString(), 'for both')
 
-  const usedBy = (await app.inject({ method: 'GET', url: '/keystore/entries/b', headers: auth('monitor') })).json().usedBy
+  const usedBy = (await app.inject({ method: 'GET', url: '/keystore/entries/b', headers: auth('monitor') })).json()
+    .usedBy
   t.same(usedBy, ['orders'])
 
-  const removed = await app.inject({ method: 'DELETE', url: '/encryptors/orders/aliases/a', headers: { ...auth('integration-developer'), 'if-match': '"2"' } })
+  const removed = await app.inject({
+    method: 'DELETE',
+    url: '/encryptors/orders/aliases/a',
+    headers: { ...auth('integration-developer'), 'if-match': '"2"' },
+  })
   t.equal(removed.statusCode, 200)
   t.same(removed.json().receiverAliases, ['b'])
   const one = await encrypt(app, 'orders', 'for b only')
@@ -41,8 +62,15 @@ t.test('create with defaults, read, add and remove aliases, delete', async (t) =
   await t.rejects(opensslDecrypt(one.rawPayload, a), 'the removed receiver cannot decrypt')
 
   const list = (await app.inject({ method: 'GET', url: '/encryptors', headers: auth('tenant-admin') })).json()
-  t.same(list.encryptors.map((e: { id: string }) => e.id), ['orders'])
-  t.equal((await app.inject({ method: 'DELETE', url: '/encryptors/orders', headers: auth('integration-developer') })).statusCode, 204)
+  t.same(
+    list.encryptors.map((e: { id: string }) => e.id),
+    ['orders'],
+  )
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: '/encryptors/orders', headers: auth('integration-developer') }))
+      .statusCode,
+    204,
+  )
   assertProblem(t, await encrypt(app, 'orders', 'x'), 404, 'CMS_ENCRYPTOR_NOT_FOUND')
 })
 
@@ -61,7 +89,11 @@ t.test('missingAlias "skip" encrypts for the aliases present; "fail" refuses', a
   const next = await issueCertificate('a-next')
   await putCertificate(app, 'a-next', next)
   const both = await encrypt(app, 'prepared', 'hello again')
-  t.same(String(both.headers['x-cms-recipients']).split(',').sort(), ['a', 'a-next'], 'a certificate filling the prepared slot is used at once')
+  t.same(
+    String(both.headers['x-cms-recipients']).split(',').sort(),
+    ['a', 'a-next'],
+    'a certificate filling the prepared slot is used at once',
+  )
   t.equal((await opensslDecrypt(both.rawPayload, next)).toString(), 'hello again')
 })
 
@@ -71,14 +103,34 @@ t.test('subject key identifiers: refused when saved and at encrypt time', async 
   const without = await issueCertificate('without', { subjectKeyIdentifier: false })
   await putCertificate(app, 'with-ski', withSki)
   await putCertificate(app, 'without', without)
-  const res = await putEncryptor(app, 'by-ski', { receiverAliases: ['with-ski', 'without'], recipientIdentifier: 'subject-key-identifier' })
+  const res = await putEncryptor(app, 'by-ski', {
+    receiverAliases: ['with-ski', 'without'],
+    recipientIdentifier: 'subject-key-identifier',
+  })
   assertProblem(t, res, 409, 'CMS_SUBJECT_KEY_IDENTIFIER_MISSING')
   t.match(res.json().detail, /"without"/)
 
-  t.equal((await putEncryptor(app, 'by-ski', { receiverAliases: ['with-ski'], recipientIdentifier: 'subject-key-identifier', missingAlias: 'skip' })).statusCode, 201)
+  t.equal(
+    (
+      await putEncryptor(app, 'by-ski', {
+        receiverAliases: ['with-ski'],
+        recipientIdentifier: 'subject-key-identifier',
+        missingAlias: 'skip',
+      })
+    ).statusCode,
+    201,
+  )
   // A certificate changed behind the service's back (e.g. directly in the database): encrypt refuses too.
-  const row = await app.db.selectFrom('keystore_entries').selectAll().where('alias', '=', 'without').executeTakeFirstOrThrow()
-  await app.db.updateTable('keystore_entries').set({ certificate: row.certificate, sha256_fingerprint: row.sha256_fingerprint }).where('alias', '=', 'with-ski').execute()
+  const row = await app.db
+    .selectFrom('keystore_entries')
+    .selectAll()
+    .where('alias', '=', 'without')
+    .executeTakeFirstOrThrow()
+  await app.db
+    .updateTable('keystore_entries')
+    .set({ certificate: row.certificate, sha256_fingerprint: row.sha256_fingerprint })
+    .where('alias', '=', 'with-ski')
+    .execute()
   app.recipients.invalidate()
   const refused = await encrypt(app, 'by-ski', 'x')
   assertProblem(t, refused, 409, 'CMS_SUBJECT_KEY_IDENTIFIER_MISSING')
@@ -90,52 +142,267 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
   await putCertificate(app, 'a', await issueCertificate('a'))
   await putCertificate(app, 'b', await issueCertificate('b'))
   t.equal((await putEncryptor(app, 'one', { receiverAliases: ['a'] })).statusCode, 201)
-  t.equal((await putEncryptor(app, 'skipper', { receiverAliases: ['a', 'ghost'], missingAlias: 'skip' })).statusCode, 201)
+  t.equal(
+    (await putEncryptor(app, 'skipper', { receiverAliases: ['a', 'ghost'], missingAlias: 'skip' })).statusCode,
+    201,
+  )
 
-  const put = (body: unknown, headers: Record<string, string> = {}, id = 'new-one') => app.inject({
-    method: 'PUT', url: `/encryptors/${id}`, headers: { ...auth('integration-developer'), ...headers }, payload: body as object,
-  })
-  const rawJson = (text: string) => app.inject({
-    method: 'PUT', url: '/encryptors/new-one', headers: { ...auth('integration-developer'), 'content-type': 'application/json' }, payload: text,
-  })
+  const put = (body: unknown, headers: Record<string, string> = {}, id = 'new-one') =>
+    app.inject({
+      method: 'PUT',
+      url: `/encryptors/${id}`,
+      headers: { ...auth('integration-developer'), ...headers },
+      payload: body as object,
+    })
+  const rawJson = (text: string) =>
+    app.inject({
+      method: 'PUT',
+      url: '/encryptors/new-one',
+      headers: { ...auth('integration-developer'), 'content-type': 'application/json' },
+      payload: text,
+    })
   const cases: Array<{ name: string; send: () => ReturnType<typeof put>; status: number; code: string }> = [
-    { name: 'an alias missing with missingAlias fail', send: () => put({ receiverAliases: ['a', 'ghost'] }), status: 409, code: 'CMS_NO_RECIPIENT' },
-    { name: 'no alias present with missingAlias skip', send: () => put({ receiverAliases: ['ghost'], missingAlias: 'skip' }), status: 409, code: 'CMS_NO_RECIPIENT' },
+    {
+      name: 'an alias missing with missingAlias fail',
+      send: () => put({ receiverAliases: ['a', 'ghost'] }),
+      status: 409,
+      code: 'CMS_NO_RECIPIENT',
+    },
+    {
+      name: 'no alias present with missingAlias skip',
+      send: () => put({ receiverAliases: ['ghost'], missingAlias: 'skip' }),
+      status: 409,
+      code: 'CMS_NO_RECIPIENT',
+    },
     { name: 'no aliases', send: () => put({ receiverAliases: [] }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'duplicate aliases', send: () => put({ receiverAliases: ['a', 'a'] }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'aliases as a string', send: () => put({ receiverAliases: 'a' }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'an invalid alias', send: () => put({ receiverAliases: ['../a'] }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'an unknown algorithm', send: () => put({ receiverAliases: ['a'], contentEncryption: 'rc2-40' }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'an unknown key transport', send: () => put({ receiverAliases: ['a'], keyTransport: 'rsa-oaep-md5' }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'an unknown property', send: () => put({ receiverAliases: ['a'], compress: true }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'a number for a string', send: () => put({ receiverAliases: ['a'], encoding: 1 }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'deeply nested JSON (100,000 levels)', send: () => rawJson('{"receiverAliases":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'a 10 MB string (over BODY_LIMIT)', send: () => rawJson(JSON.stringify({ receiverAliases: ['x'.repeat(10 * 1024 * 1024)] })), status: 413, code: 'CMS_BODY_TOO_LARGE' },
-    { name: 'a 900 KB alias (under BODY_LIMIT)', send: () => put({ receiverAliases: ['x'.repeat(900 * 1024)] }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'a __proto__ key', send: () => rawJson('{"receiverAliases":["a"],"__proto__":{"admin":true}}'), status: 400, code: 'CMS_MALFORMED_JSON' },
-    { name: 'a constructor.prototype key', send: () => rawJson('{"receiverAliases":["a"],"constructor":{"prototype":{"admin":true}}}'), status: 400, code: 'CMS_MALFORMED_JSON' },
+    {
+      name: 'duplicate aliases',
+      send: () => put({ receiverAliases: ['a', 'a'] }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'aliases as a string',
+      send: () => put({ receiverAliases: 'a' }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'an invalid alias',
+      send: () => put({ receiverAliases: ['../a'] }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'an unknown algorithm',
+      send: () => put({ receiverAliases: ['a'], contentEncryption: 'rc2-40' }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'an unknown key transport',
+      send: () => put({ receiverAliases: ['a'], keyTransport: 'rsa-oaep-md5' }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'an unknown property',
+      send: () => put({ receiverAliases: ['a'], compress: true }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'a number for a string',
+      send: () => put({ receiverAliases: ['a'], encoding: 1 }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'deeply nested JSON (100,000 levels)',
+      send: () => rawJson('{"receiverAliases":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'a 10 MB string (over BODY_LIMIT)',
+      send: () => rawJson(JSON.stringify({ receiverAliases: ['x'.repeat(10 * 1024 * 1024)] })),
+      status: 413,
+      code: 'CMS_BODY_TOO_LARGE',
+    },
+    {
+      name: 'a 900 KB alias (under BODY_LIMIT)',
+      send: () => put({ receiverAliases: ['x'.repeat(900 * 1024)] }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'a __proto__ key',
+      send: () => rawJson('{"receiverAliases":["a"],"__proto__":{"admin":true}}'),
+      status: 400,
+      code: 'CMS_MALFORMED_JSON',
+    },
+    {
+      name: 'a constructor.prototype key',
+      send: () => rawJson('{"receiverAliases":["a"],"constructor":{"prototype":{"admin":true}}}'),
+      status: 400,
+      code: 'CMS_MALFORMED_JSON',
+    },
     { name: 'null instead of an object', send: () => rawJson('null'), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'an array instead of an object', send: () => rawJson('[{"receiverAliases":["a"]}]'), status: 400, code: 'CMS_VALIDATION_FAILED' },
+    {
+      name: 'an array instead of an object',
+      send: () => rawJson('[{"receiverAliases":["a"]}]'),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
     { name: 'an empty JSON body', send: () => rawJson(''), status: 400, code: 'CMS_EMPTY_BODY' },
-    { name: 'a duplicate key smuggling a second value', send: () => rawJson('{"receiverAliases":["a"],"receiverAliases":"a"}'), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'a NUL inside an alias', send: () => put({ receiverAliases: ['a\u0000b'] }), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'broken JSON', send: () => app.inject({ method: 'PUT', url: '/encryptors/x', headers: { ...auth('integration-developer'), 'content-type': 'application/json' }, payload: '{"receiverAliases": [' }), status: 400, code: 'CMS_MALFORMED_JSON' },
-    { name: 'a non-JSON body', send: () => app.inject({ method: 'PUT', url: '/encryptors/x', headers: { ...auth('integration-developer'), 'content-type': 'application/x-pem-file' }, payload: 'x' }), status: 415, code: 'CMS_UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'an invalid id', send: () => put({ receiverAliases: ['a'] }, {}, '-x'), status: 400, code: 'CMS_VALIDATION_FAILED' },
-    { name: 'a stale If-Match', send: () => put({ receiverAliases: ['a', 'b'] }, { 'if-match': '"5"' }, 'one'), status: 412, code: 'CMS_PRECONDITION_FAILED' },
-    { name: 'If-None-Match * on an existing encryptor', send: () => put({ receiverAliases: ['b'] }, { 'if-none-match': '*' }, 'one'), status: 412, code: 'CMS_PRECONDITION_FAILED' },
-    { name: 'tenant-admin writing an encryptor', send: () => put({ receiverAliases: ['a'] }, auth('tenant-admin')), status: 403, code: 'CMS_FORBIDDEN' },
-    { name: 'integration-flow writing an encryptor', send: () => put({ receiverAliases: ['a'] }, auth('integration-flow')), status: 403, code: 'CMS_FORBIDDEN' },
-    { name: 'no token', send: () => put({ receiverAliases: ['a'] }, { authorization: '' }), status: 401, code: 'CMS_UNAUTHENTICATED' },
-    { name: 'get an unknown encryptor', send: () => app.inject({ method: 'GET', url: '/encryptors/nope', headers: auth('monitor') }), status: 404, code: 'CMS_ENCRYPTOR_NOT_FOUND' },
-    { name: 'delete an unknown encryptor', send: () => app.inject({ method: 'DELETE', url: '/encryptors/nope', headers: auth('integration-developer') }), status: 404, code: 'CMS_ENCRYPTOR_NOT_FOUND' },
-    { name: 'add an alias to an unknown encryptor', send: () => app.inject({ method: 'POST', url: '/encryptors/nope/aliases', headers: auth('integration-developer'), payload: { alias: 'b' } }), status: 404, code: 'CMS_ENCRYPTOR_NOT_FOUND' },
-    { name: 'add an alias twice', send: () => app.inject({ method: 'POST', url: '/encryptors/one/aliases', headers: auth('integration-developer'), payload: { alias: 'a' } }), status: 409, code: 'CMS_ALIAS_ALREADY_LISTED' },
-    { name: 'add a missing alias with fail', send: () => app.inject({ method: 'POST', url: '/encryptors/one/aliases', headers: auth('integration-developer'), payload: { alias: 'ghost' } }), status: 409, code: 'CMS_NO_RECIPIENT' },
-    { name: 'remove the last alias', send: () => app.inject({ method: 'DELETE', url: '/encryptors/one/aliases/a', headers: auth('integration-developer') }), status: 409, code: 'CMS_LAST_ALIAS' },
-    { name: 'remove the last present alias (skip)', send: () => app.inject({ method: 'DELETE', url: '/encryptors/skipper/aliases/a', headers: auth('integration-developer') }), status: 409, code: 'CMS_NO_RECIPIENT' },
-    { name: 'remove an alias not listed', send: () => app.inject({ method: 'DELETE', url: '/encryptors/one/aliases/b', headers: auth('integration-developer') }), status: 404, code: 'CMS_ALIAS_NOT_LISTED' },
-    { name: 'remove an alias as tenant-admin', send: () => app.inject({ method: 'DELETE', url: '/encryptors/skipper/aliases/ghost', headers: auth('tenant-admin') }), status: 403, code: 'CMS_FORBIDDEN' },
+    {
+      name: 'a duplicate key smuggling a second value',
+      send: () => rawJson('{"receiverAliases":["a"],"receiverAliases":"a"}'),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'a NUL inside an alias',
+      send: () => put({ receiverAliases: ['a\u0000b'] }),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'broken JSON',
+      send: () =>
+        app.inject({
+          method: 'PUT',
+          url: '/encryptors/x',
+          headers: { ...auth('integration-developer'), 'content-type': 'application/json' },
+          payload: '{"receiverAliases": [',
+        }),
+      status: 400,
+      code: 'CMS_MALFORMED_JSON',
+    },
+    {
+      name: 'a non-JSON body',
+      send: () =>
+        app.inject({
+          method: 'PUT',
+          url: '/encryptors/x',
+          headers: { ...auth('integration-developer'), 'content-type': 'application/x-pem-file' },
+          payload: 'x',
+        }),
+      status: 415,
+      code: 'CMS_UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'an invalid id',
+      send: () => put({ receiverAliases: ['a'] }, {}, '-x'),
+      status: 400,
+      code: 'CMS_VALIDATION_FAILED',
+    },
+    {
+      name: 'a stale If-Match',
+      send: () => put({ receiverAliases: ['a', 'b'] }, { 'if-match': '"5"' }, 'one'),
+      status: 412,
+      code: 'CMS_PRECONDITION_FAILED',
+    },
+    {
+      name: 'If-None-Match * on an existing encryptor',
+      send: () => put({ receiverAliases: ['b'] }, { 'if-none-match': '*' }, 'one'),
+      status: 412,
+      code: 'CMS_PRECONDITION_FAILED',
+    },
+    {
+      name: 'tenant-admin writing an encryptor',
+      send: () => put({ receiverAliases: ['a'] }, auth('tenant-admin')),
+      status: 403,
+      code: 'CMS_FORBIDDEN',
+    },
+    {
+      name: 'integration-flow writing an encryptor',
+      send: () => put({ receiverAliases: ['a'] }, auth('integration-flow')),
+      status: 403,
+      code: 'CMS_FORBIDDEN',
+    },
+    {
+      name: 'no token',
+      send: () => put({ receiverAliases: ['a'] }, { authorization: '' }),
+      status: 401,
+      code: 'CMS_UNAUTHENTICATED',
+    },
+    {
+      name: 'get an unknown encryptor',
+      send: () => app.inject({ method: 'GET', url: '/encryptors/nope', headers: auth('monitor') }),
+      status: 404,
+      code: 'CMS_ENCRYPTOR_NOT_FOUND',
+    },
+    {
+      name: 'delete an unknown encryptor',
+      send: () => app.inject({ method: 'DELETE', url: '/encryptors/nope', headers: auth('integration-developer') }),
+      status: 404,
+      code: 'CMS_ENCRYPTOR_NOT_FOUND',
+    },
+    {
+      name: 'add an alias to an unknown encryptor',
+      send: () =>
+        app.inject({
+          method: 'POST',
+          url: '/encryptors/nope/aliases',
+          headers: auth('integration-developer'),
+          payload: { alias: 'b' },
+        }),
+      status: 404,
+      code: 'CMS_ENCRYPTOR_NOT_FOUND',
+    },
+    {
+      name: 'add an alias twice',
+      send: () =>
+        app.inject({
+          method: 'POST',
+          url: '/encryptors/one/aliases',
+          headers: auth('integration-developer'),
+          payload: { alias: 'a' },
+        }),
+      status: 409,
+      code: 'CMS_ALIAS_ALREADY_LISTED',
+    },
+    {
+      name: 'add a missing alias with fail',
+      send: () =>
+        app.inject({
+          method: 'POST',
+          url: '/encryptors/one/aliases',
+          headers: auth('integration-developer'),
+          payload: { alias: 'ghost' },
+        }),
+      status: 409,
+      code: 'CMS_NO_RECIPIENT',
+    },
+    {
+      name: 'remove the last alias',
+      send: () =>
+        app.inject({ method: 'DELETE', url: '/encryptors/one/aliases/a', headers: auth('integration-developer') }),
+      status: 409,
+      code: 'CMS_LAST_ALIAS',
+    },
+    {
+      name: 'remove the last present alias (skip)',
+      send: () =>
+        app.inject({ method: 'DELETE', url: '/encryptors/skipper/aliases/a', headers: auth('integration-developer') }),
+      status: 409,
+      code: 'CMS_NO_RECIPIENT',
+    },
+    {
+      name: 'remove an alias not listed',
+      send: () =>
+        app.inject({ method: 'DELETE', url: '/encryptors/one/aliases/b', headers: auth('integration-developer') }),
+      status: 404,
+      code: 'CMS_ALIAS_NOT_LISTED',
+    },
+    {
+      name: 'remove an alias as tenant-admin',
+      send: () =>
+        app.inject({ method: 'DELETE', url: '/encryptors/skipper/aliases/ghost', headers: auth('tenant-admin') }),
+      status: 403,
+      code: 'CMS_FORBIDDEN',
+    },
   ]
   const before = await snapshot(app)
   for (const c of cases) assertProblem(t, await c.send(), c.status, c.code, c.name)

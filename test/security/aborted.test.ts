@@ -17,7 +17,9 @@ function rawRequest(port: number, head: string, body: Buffer, then: 'destroy' | 
   return new Promise((resolve) => {
     const socket: Socket = connect(port, '127.0.0.1')
     let received = ''
-    socket.on('data', (d: Buffer) => { if (received.length < 4096) received += d.toString('latin1') })
+    socket.on('data', (d: Buffer) => {
+      if (received.length < 4096) received += d.toString('latin1')
+    })
     socket.on('error', () => resolve(received))
     socket.on('close', () => resolve(received))
     socket.write(head + '\r\n\r\n')
@@ -30,75 +32,135 @@ function rawRequest(port: number, head: string, body: Buffer, then: 'destroy' | 
   })
 }
 
-const head = (lines: string[]) => ['POST /encryptors/storm/encrypt HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${TOKENS['integration-flow']}`, ...lines].join('\r\n')
+const head = (lines: string[]) =>
+  [
+    'POST /encryptors/storm/encrypt HTTP/1.1',
+    'Host: 127.0.0.1',
+    `Authorization: Bearer ${TOKENS['integration-flow']}`,
+    ...lines,
+  ].join('\r\n')
 
-t.test('lying Content-Lengths and a storm of clients that disconnect mid-upload: no 5xx, nothing logged as an error, memory released', async (t) => {
-  const { app, log } = await buildLoggedTestApp(t, 'info', { MAX_PAYLOAD_BYTES: String(64 * MB) })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const port = (app.server.address() as { port: number }).port
-  const receiver = await issueCertificate('storm-receiver')
-  await putCertificate(app, 'r', receiver)
-  await putEncryptor(app, 'storm', { receiverAliases: ['r'] })
+t.test(
+  'lying Content-Lengths and a storm of clients that disconnect mid-upload: no 5xx, nothing logged as an error, memory released',
+  async (t) => {
+    const { app, log } = await buildLoggedTestApp(t, 'info', { MAX_PAYLOAD_BYTES: String(64 * MB) })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const port = (app.server.address() as { port: number }).port
+    const receiver = await issueCertificate('storm-receiver')
+    await putCertificate(app, 'r', receiver)
+    await putEncryptor(app, 'storm', { receiverAliases: ['r'] })
 
-  // Declares more than it sends, then half-closes: the body never completes, so nothing may be answered as a success.
-  const short = await rawRequest(port, head(['Content-Length: 1000']), Buffer.from('only ten!!'), 'end')
-  t.notMatch(short, /^HTTP\/1\.1 200/, 'a body shorter than its Content-Length is never a 200')
-  t.notMatch(short, /^HTTP\/1\.1 5/, 'nor a 5xx')
+    // Declares more than it sends, then half-closes: the body never completes, so nothing may be answered as a success.
+    const short = await rawRequest(port, head(['Content-Length: 1000']), Buffer.from('only ten!!'), 'end')
+    t.notMatch(short, /^HTTP\/1\.1 200/, 'a body shorter than its Content-Length is never a 200')
+    t.notMatch(short, /^HTTP\/1\.1 5/, 'nor a 5xx')
 
-  // Declares less than it sends: the bytes after the body are not a request. Node's parser fails on
-  // them and closes the connection, so the client gets a 400 problem, never a 5xx or half an answer.
-  const long = await rawRequest(port, head(['Content-Length: 10']), Buffer.from('0123456789' + 'GARBAGE'.repeat(100)), 'read')
-  t.match(long, /^HTTP\/1\.1 (200|400)/, 'bytes beyond the Content-Length: a 200 for the declared bytes, or a 400')
-  t.notMatch(long, /HTTP\/1\.1 5\d\d/, 'the trailing bytes get no 5xx')
-  t.match(long, /HTTP\/1\.1 400 Bad Request\r\n[^]*content-type: application\/problem\+json[^]*"code":"CMS_MALFORMED_HTTP"/i, 'the garbage is answered with a problem')
+    // Declares less than it sends: the bytes after the body are not a request. Node's parser fails on
+    // them and closes the connection, so the client gets a 400 problem, never a 5xx or half an answer.
+    const long = await rawRequest(
+      port,
+      head(['Content-Length: 10']),
+      Buffer.from('0123456789' + 'GARBAGE'.repeat(100)),
+      'read',
+    )
+    t.match(long, /^HTTP\/1\.1 (200|400)/, 'bytes beyond the Content-Length: a 200 for the declared bytes, or a 400')
+    t.notMatch(long, /HTTP\/1\.1 5\d\d/, 'the trailing bytes get no 5xx')
+    t.match(
+      long,
+      /HTTP\/1\.1 400 Bad Request\r\n[^]*content-type: application\/problem\+json[^]*"code":"CMS_MALFORMED_HTTP"/i,
+      'the garbage is answered with a problem',
+    )
 
-  // A Content-Length and chunked at once is request smuggling: refused by the parser.
-  const both = await rawRequest(port, head(['Content-Length: 5', 'Transfer-Encoding: chunked']), Buffer.from('5\r\nhello\r\n0\r\n\r\n'), 'read')
-  t.match(both, /^HTTP\/1\.1 400[^]*"code":"CMS_MALFORMED_HTTP"/, 'Content-Length with Transfer-Encoding is a 400 problem')
+    // A Content-Length and chunked at once is request smuggling: refused by the parser.
+    const both = await rawRequest(
+      port,
+      head(['Content-Length: 5', 'Transfer-Encoding: chunked']),
+      Buffer.from('5\r\nhello\r\n0\r\n\r\n'),
+      'read',
+    )
+    t.match(
+      both,
+      /^HTTP\/1\.1 400[^]*"code":"CMS_MALFORMED_HTTP"/,
+      'Content-Length with Transfer-Encoding is a 400 problem',
+    )
 
-  // Headers past Node's 16 KiB limit: 431 from the catalogue, not Fastify's own JSON.
-  const flood = await rawRequest(port, head(['Content-Length: 1', `X-Padding: ${'p'.repeat(20_000)}`]), Buffer.from('x'), 'read')
-  t.match(flood, /^HTTP\/1\.1 431[^]*content-type: application\/problem\+json[^]*"code":"CMS_HEADERS_TOO_LARGE"/i, 'a header flood is a 431 problem')
+    // Headers past Node's 16 KiB limit: 431 from the catalogue, not Fastify's own JSON.
+    const flood = await rawRequest(
+      port,
+      head(['Content-Length: 1', `X-Padding: ${'p'.repeat(20_000)}`]),
+      Buffer.from('x'),
+      'read',
+    )
+    t.match(
+      flood,
+      /^HTTP\/1\.1 431[^]*content-type: application\/problem\+json[^]*"code":"CMS_HEADERS_TOO_LARGE"/i,
+      'a header flood is a 431 problem',
+    )
 
-  // The storm: clients that send part of a buffered or streamed body and disconnect.
-  const storm = async (rounds: number) => {
-    const junk = randomBytes(2 * MB)
-    for (let i = 0; i < rounds; i += 20) {
-      await Promise.all(Array.from({ length: 20 }, (_, j) => {
-        const n = i + j
-        const sent = junk.subarray(0, (n * 104_729) % (2 * MB))
-        const lines = n % 2 === 0 ? [`Content-Length: ${4 * MB}`] : ['Transfer-Encoding: chunked']
-        const body = n % 2 === 0 ? sent : Buffer.concat([Buffer.from(sent.length.toString(16) + '\r\n'), sent, Buffer.from('\r\n')])
-        return rawRequest(port, head(lines), body, n % 3 === 0 ? 'end' : 'destroy')
-      }))
+    // The storm: clients that send part of a buffered or streamed body and disconnect.
+    const storm = async (rounds: number) => {
+      const junk = randomBytes(2 * MB)
+      for (let i = 0; i < rounds; i += 20) {
+        await Promise.all(
+          Array.from({ length: 20 }, (_, j) => {
+            const n = i + j
+            const sent = junk.subarray(0, (n * 104_729) % (2 * MB))
+            const lines = n % 2 === 0 ? [`Content-Length: ${4 * MB}`] : ['Transfer-Encoding: chunked']
+            const body =
+              n % 2 === 0
+                ? sent
+                : Buffer.concat([Buffer.from(sent.length.toString(16) + '\r\n'), sent, Buffer.from('\r\n')])
+            return rawRequest(port, head(lines), body, n % 3 === 0 ? 'end' : 'destroy')
+          }),
+        )
+      }
     }
-  }
-  // Measured once every socket is closed and after two full collections, so only what is kept counts.
-  const settled = async () => {
-    for (let open = 1; open > 0;) {
-      await new Promise((r) => setTimeout(r, 50))
-      open = await new Promise<number>((r) => app.server.getConnections((_, n) => r(n)))
+    // Measured once every socket is closed and after two full collections, so only what is kept counts.
+    const settled = async () => {
+      for (let open = 1; open > 0;) {
+        await new Promise((r) => setTimeout(r, 50))
+        open = await new Promise<number>((r) => app.server.getConnections((_, n) => r(n)))
+      }
+      gc()
+      await new Promise((r) => setImmediate(r))
+      gc()
+      return process.memoryUsage()
     }
-    gc()
-    await new Promise((r) => setImmediate(r))
-    gc()
-    return process.memoryUsage()
-  }
-  await storm(60) // warm-up: buffers, pools and JIT reach their steady state
-  const before = await settled()
-  await storm(Number(process.env.STORM ?? 400))
-  const after = await settled()
-  const growth = (after.heapUsed + after.external + after.arrayBuffers - before.heapUsed - before.external - before.arrayBuffers) / MB
-  t.comment(`400 aborted uploads (≈400 MB sent): heap+external ${growth.toFixed(1)} MB growth, RSS ${(before.rss / MB).toFixed(0)} → ${(after.rss / MB).toFixed(0)} MB`)
-  t.ok(growth < 16, `memory is released after 400 aborted uploads (growth ${growth.toFixed(1)} MB)`)
+    await storm(60) // warm-up: buffers, pools and JIT reach their steady state
+    const before = await settled()
+    await storm(Number(process.env.STORM ?? 400))
+    const after = await settled()
+    const growth =
+      (after.heapUsed + after.external + after.arrayBuffers - before.heapUsed - before.external - before.arrayBuffers) /
+      MB
+    t.comment(
+      `400 aborted uploads (≈400 MB sent): heap+external ${growth.toFixed(1)} MB growth, RSS ${(before.rss / MB).toFixed(0)} → ${(after.rss / MB).toFixed(0)} MB`,
+    )
+    t.ok(growth < 16, `memory is released after 400 aborted uploads (growth ${growth.toFixed(1)} MB)`)
 
-  const lines = log().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg?: string; res?: { statusCode?: number } })
-  t.same(lines.filter((l) => l.level >= 50), [], 'nothing was logged at error level')
-  t.same(lines.filter((l) => (l.res?.statusCode ?? 0) >= 500), [], 'no request was logged with a 5xx')
-  const metrics = (await app.inject({ method: 'GET', url: '/metrics', headers: auth('monitor') })).body
-  t.notMatch(metrics, /http_requests_total\{[^}]*status="5\d\d"/, 'no 5xx counted in the metrics')
+    const lines = log()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg?: string; res?: { statusCode?: number } })
+    t.same(
+      lines.filter((l) => l.level >= 50),
+      [],
+      'nothing was logged at error level',
+    )
+    t.same(
+      lines.filter((l) => (l.res?.statusCode ?? 0) >= 500),
+      [],
+      'no request was logged with a 5xx',
+    )
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics', headers: auth('monitor') })).body
+    t.notMatch(metrics, /http_requests_total\{[^}]*status="5\d\d"/, 'no 5xx counted in the metrics')
 
-  const fine = await encrypt(app, 'storm', 'after the storm')
-  t.equal(fine.statusCode, 200)
-  t.equal((await opensslDecrypt(fine.rawPayload, receiver)).toString(), 'after the storm', 'the service still encrypts, and the receiver decrypts')
-})
+    const fine = await encrypt(app, 'storm', 'after the storm')
+    t.equal(fine.statusCode, 200)
+    t.equal(
+      (await opensslDecrypt(fine.rawPayload, receiver)).toString(),
+      'after the storm',
+      'the service still encrypts, and the receiver decrypts',
+    )
+  },
+)

@@ -38,21 +38,32 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
   const databaseUrl = await freshDatabaseUrl(t)
   const env = { DATA_DIR: dir }
   const certs: TestCertificate[] = []
-  for (let i = 0; i < 4; i++) certs.push(await issueCertificate(`crash-${i}`, { notAfter: new Date(Date.now() + (400 + i * 100) * DAY) }))
+  for (let i = 0; i < 4; i++)
+    certs.push(await issueCertificate(`crash-${i}`, { notAfter: new Date(Date.now() + (400 + i * 100) * DAY) }))
   /** Every certificate the test issued, to find a receiver's key by fingerprint. */
   const issued: TestCertificate[] = [...certs]
   // Each renewal's certificate outlives the last (a renewal may not shorten the receiver's validity).
   const fresh = async () => {
-    const cert = await issueCertificate('crash-renewal', { notAfter: new Date(Date.now() + (1000 + issued.length * 10) * DAY) })
+    const cert = await issueCertificate('crash-renewal', {
+      notAfter: new Date(Date.now() + (1000 + issued.length * 10) * DAY),
+    })
     issued.push(cert)
     return cert
   }
 
-
   let service = await startReplica(t, 'crash-0', databaseUrl, env)
-  t.equal((await call(service, 'PUT', '/keystore/entries/a', 'tenant-admin', { certificate: certs[0]!.pem })).status, 201)
-  t.equal((await call(service, 'PUT', '/keystore/entries/b', 'tenant-admin', { certificate: certs[1]!.pem })).status, 201)
-  t.equal((await call(service, 'PUT', '/encryptors/flow', 'integration-developer', { receiverAliases: ['a'] })).status, 201)
+  t.equal(
+    (await call(service, 'PUT', '/keystore/entries/a', 'tenant-admin', { certificate: certs[0]!.pem })).status,
+    201,
+  )
+  t.equal(
+    (await call(service, 'PUT', '/keystore/entries/b', 'tenant-admin', { certificate: certs[1]!.pem })).status,
+    201,
+  )
+  t.equal(
+    (await call(service, 'PUT', '/encryptors/flow', 'integration-developer', { receiverAliases: ['a'] })).status,
+    201,
+  )
 
   // Requests go one at a time: after a kill, b holds the last acknowledged certificate, or the one
   // whose request was in flight (committed, but the answer never arrived).
@@ -77,15 +88,25 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
             }
             inFlightB = undefined
           } else if (choice < 0.7) {
-            const listed = JSON.parse((await call(service, 'GET', '/encryptors/flow', 'monitor')).body).receiverAliases as string[]
-            if (listed.includes('b')) await call(service, 'DELETE', '/encryptors/flow/aliases/b', 'integration-developer')
+            const listed = JSON.parse((await call(service, 'GET', '/encryptors/flow', 'monitor')).body)
+              .receiverAliases as string[]
+            if (listed.includes('b'))
+              await call(service, 'DELETE', '/encryptors/flow/aliases/b', 'integration-developer')
             else await call(service, 'POST', '/encryptors/flow/aliases', 'integration-developer', { alias: 'b' })
           } else {
-            const active = JSON.parse((await call(service, 'GET', '/renewals?state=active', 'monitor')).body).renewals as Array<{ id: string; next: { step: string; role: keyof typeof TOKENS } }>
-            if (active[0]) await call(service, 'POST', `/renewals/${active[0].id}/steps/${active[0].next.step}`, active[0].next.role)
+            const active = JSON.parse((await call(service, 'GET', '/renewals?state=active', 'monitor')).body)
+              .renewals as Array<{ id: string; next: { step: string; role: keyof typeof TOKENS } }>
+            if (active[0])
+              await call(service, 'POST', `/renewals/${active[0].id}/steps/${active[0].next.step}`, active[0].next.role)
             else {
-              const res = await call(service, 'POST', '/renewals', 'tenant-admin', { procedure: 'exchange', encryptorId: 'flow', currentAlias: 'a', certificate: (await fresh()).pem })
-              if (res.status !== 201 && res.status !== 409) problems.push(`kill ${kill}: start ${res.status} ${res.body.slice(0, 160)}`)
+              const res = await call(service, 'POST', '/renewals', 'tenant-admin', {
+                procedure: 'exchange',
+                encryptorId: 'flow',
+                currentAlias: 'a',
+                certificate: (await fresh()).pem,
+              })
+              if (res.status !== 201 && res.status !== 409)
+                problems.push(`kill ${kill}: start ${res.status} ${res.body.slice(0, 160)}`)
             }
           }
         } catch {
@@ -97,43 +118,65 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
     service.process.kill('SIGKILL')
     running = false
     await changes
-    await new Promise((r) => service.process.exitCode !== null || service.process.signalCode !== null ? r(null) : service.process.once('exit', r))
+    await new Promise((r) =>
+      service.process.exitCode !== null || service.process.signalCode !== null
+        ? r(null)
+        : service.process.once('exit', r),
+    )
 
     service = await startReplica(t, `crash-${kill + 1}`, databaseUrl, env)
     const verify = JSON.parse((await call(service, 'GET', '/audit/verify', 'monitor')).body)
     if (!verify.valid) problems.push(`kill ${kill}: audit chain broken at ${verify.firstInvalidId}`)
-    for (const r of JSON.parse((await call(service, 'GET', '/renewals', 'monitor')).body).renewals as Array<{ id: string; state: string; steps: Array<{ status: string; at?: string }> }>) {
+    for (const r of JSON.parse((await call(service, 'GET', '/renewals', 'monitor')).body).renewals as Array<{
+      id: string
+      state: string
+      steps: Array<{ status: string; at?: string }>
+    }>) {
       const done = r.steps.filter((s) => s.status === 'done')
       if (done.some((s) => !s.at)) problems.push(`kill ${kill}: renewal ${r.id} has a step without its log`)
-      if (r.state === 'completed' && done.length !== r.steps.length) problems.push(`kill ${kill}: renewal ${r.id} completed mid-way`)
+      if (r.state === 'completed' && done.length !== r.steps.length)
+        problems.push(`kill ${kill}: renewal ${r.id} completed mid-way`)
     }
-    const audit = JSON.parse((await call(service, 'GET', '/audit?limit=500', 'monitor')).body).records as Array<{ action: string; target: string; after: { sha256Fingerprint?: string; receiverAliases?: string[] } | null }>
+    const audit = JSON.parse((await call(service, 'GET', '/audit?limit=500', 'monitor')).body).records as Array<{
+      action: string
+      target: string
+      after: { sha256Fingerprint?: string; receiverAliases?: string[] } | null
+    }>
     const latest = (target: string) => audit.find((r) => r.target === target && r.after)
     for (const alias of ['a', 'b']) {
       const entry = JSON.parse((await call(service, 'GET', `/keystore/entries/${alias}`, 'monitor')).body)
-      if (latest(`keystore/${alias}`)?.after?.sha256Fingerprint !== entry.sha256Fingerprint) problems.push(`kill ${kill}: keystore/${alias} differs from its last audit record`)
+      if (latest(`keystore/${alias}`)?.after?.sha256Fingerprint !== entry.sha256Fingerprint)
+        problems.push(`kill ${kill}: keystore/${alias} differs from its last audit record`)
     }
     const encryptor = JSON.parse((await call(service, 'GET', '/encryptors/flow', 'monitor')).body)
-    if (JSON.stringify(latest('encryptors/flow')?.after?.receiverAliases) !== JSON.stringify(encryptor.receiverAliases)) problems.push(`kill ${kill}: encryptors/flow differs from its last audit record`)
+    if (JSON.stringify(latest('encryptors/flow')?.after?.receiverAliases) !== JSON.stringify(encryptor.receiverAliases))
+      problems.push(`kill ${kill}: encryptors/flow differs from its last audit record`)
     const currentB = JSON.parse((await call(service, 'GET', '/keystore/entries/b', 'monitor')).body).sha256Fingerprint
-    if (currentB !== acknowledgedB && currentB !== inFlightB) problems.push(`kill ${kill}: the acknowledged certificate under b was lost`)
+    if (currentB !== acknowledgedB && currentB !== inFlightB)
+      problems.push(`kill ${kill}: the acknowledged certificate under b was lost`)
     acknowledgedB = currentB
     inFlightB = undefined
 
     // Each alias's current certificate decrypts a fresh message: the store and the cache agree.
     const payload = `after kill ${kill}`
-    const res = await fetch(service.url('/encryptors/flow/encrypt'), { method: 'POST', headers: { authorization: `Bearer ${TOKENS['integration-flow']}` }, body: payload })
+    const res = await fetch(service.url('/encryptors/flow/encrypt'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS['integration-flow']}` },
+      body: payload,
+    })
     const body = Buffer.from(await res.arrayBuffer())
     if (res.status !== 200) problems.push(`kill ${kill}: encrypt ${res.status}`)
     else {
       for (const alias of (res.headers.get('x-cms-recipients') ?? '').split(',')) {
-        const fingerprint = JSON.parse((await call(service, 'GET', `/keystore/entries/${alias}`, 'monitor')).body).sha256Fingerprint
+        const fingerprint = JSON.parse(
+          (await call(service, 'GET', `/keystore/entries/${alias}`, 'monitor')).body,
+        ).sha256Fingerprint
         const holder = issued.find((c) => sha256(c.der) === fingerprint)
         if (!holder) problems.push(`kill ${kill}: the certificate under ${alias} is not one the test issued`)
-        else if ((await opensslDecrypt(body, holder)).toString() !== payload) problems.push(`kill ${kill}: ${alias} cannot decrypt`)
+        else if ((await opensslDecrypt(body, holder)).toString() !== payload)
+          problems.push(`kill ${kill}: ${alias} cannot decrypt`)
       }
     }
   }
   t.same(problems, [], `${KILLS} kills, ${acknowledgedChanges} acknowledged certificate changes: consistent every time`)
 })
-

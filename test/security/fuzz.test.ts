@@ -19,6 +19,7 @@ t.test('fuzzed encrypt options and payloads: every message decrypts in OpenSSL',
     rsa: await issueCertificate('fuzz-rsa'),
     ec: await issueCertificate('fuzz-ec', { key: 'ec-p384' }),
   }
-  for (const [alias, cert] of Object.entries(receivers)) t.equal((await putCertificate(app, alias, cert)).statusCode, 201)
+  for (const [alias, cert] of Object.entries(receivers))
+    t.equal((await putCertificate(app, alias, cert)).statusCode, 201)
   t.same(await encryptProperty(app, receivers, 40, SEED), [])
 })

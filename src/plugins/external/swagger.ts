@@ -11,10 +11,19 @@ const binary = { type: 'string', format: 'binary' }
  */
 const DOCUMENTED_BODIES: Record<string, { body?: object; response200?: object }> = {
   'POST /encryptors/{id}/encrypt': {
-    body: { content: { 'application/octet-stream': { schema: { ...binary, description: 'The payload: raw bytes of any media type.' } } } },
+    body: {
+      content: {
+        'application/octet-stream': { schema: { ...binary, description: 'The payload: raw bytes of any media type.' } },
+      },
+    },
     response200: {
       description: 'The CMS ContentInfo (EnvelopedData, or AuthEnvelopedData for GCM).',
-      headers: { 'x-cms-recipients': { description: 'Aliases encrypted for, comma-separated, in RecipientInfo order.', schema: { type: 'string' } } },
+      headers: {
+        'x-cms-recipients': {
+          description: 'Aliases encrypted for, comma-separated, in RecipientInfo order.',
+          schema: { type: 'string' },
+        },
+      },
       content: {
         'application/pkcs7-mime': { schema: { ...binary, description: 'DER (known length) or BER (chunked input).' } },
         'text/plain': { schema: { type: 'string', description: 'base64 of the DER/BER, one line.' } },
@@ -40,9 +49,18 @@ export const swaggerOptions: SwaggerOptions = {
     info: {
       title: 'cms-encryptor',
       version: '0.1.0',
-      description: 'Encrypts payloads as CMS/PKCS#7 EnvelopedData for one or several receivers; keeps the receiver keystore and encryptor configurations. Errors are RFC 9457 application/problem+json.',
+      description:
+        'Encrypts payloads as CMS/PKCS#7 EnvelopedData for one or several receivers; keeps the receiver keystore and encryptor configurations. Errors are RFC 9457 application/problem+json.',
     },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token of role tenant-admin, integration-developer, integration-flow or monitor.' } } },
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A token of role tenant-admin, integration-developer, integration-flow or monitor.',
+        },
+      },
+    },
     security: [{ bearer: [] }],
     tags: [
       { name: 'keystore', description: 'Receiver certificates by alias.' },
@@ -68,12 +86,16 @@ export const swaggerOptions: SwaggerOptions = {
       const op = doc.paths[path]?.[method.toLowerCase()]
       if (op && extra.response200) op.responses['200'] = extra.response200
     }
-    for (const path of ['/health/live', '/health/ready', '/openapi.yaml']) if (doc.paths[path]?.get) doc.paths[path]!.get!.security = []
+    for (const path of ['/health/live', '/health/ready', '/openapi.yaml'])
+      if (doc.paths[path]?.get) doc.paths[path]!.get!.security = []
     return doc
   },
 }
 
 /** OpenAPI 3.1 document built from the route schemas (`npm run openapi` writes openapi.yaml). */
-export default fp(async function openapi(fastify: FastifyInstance) {
-  await fastify.register(swagger, swaggerOptions)
-}, { name: 'openapi' })
+export default fp(
+  async function openapi(fastify: FastifyInstance) {
+    await fastify.register(swagger, swaggerOptions)
+  },
+  { name: 'openapi' },
+)

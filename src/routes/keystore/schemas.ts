@@ -10,39 +10,66 @@ const CertificateFields = {
   notAfter: Type.String({ format: 'date-time', description: 'End of validity.' }),
 }
 
-export const KeystoreEntrySchema = Type.Object({
-  alias: Alias,
-  ...CertificateFields,
-  publicKey: Type.Object({
-    algorithm: Type.Enum(['RSA', 'EC'], { description: 'Key algorithm.' }),
-    bits: Type.Optional(Type.Integer({ description: 'RSA modulus length in bits.' })),
-    curve: Type.Optional(Type.Enum(['P-256', 'P-384', 'P-521'], { description: 'EC named curve.' })),
-  }, { description: 'The receiver public key.' }),
-  subjectKeyIdentifier: Type.Optional(Type.String({ description: 'subjectKeyIdentifier extension, lowercase hex, when present.' })),
-  keyUsage: Type.Optional(Type.Array(Type.String(), { description: 'keyUsage bits, when the extension is present.' })),
-  notYetValid: Type.Boolean({ description: 'True while notBefore is in the future (accepted, and flagged).' }),
-  daysUntilExpiry: Type.Integer({ description: 'Whole days until notAfter.' }),
-  expiringSoon: Type.Boolean({ description: 'True when the certificate expires within EXPIRY_WARNING_DAYS: time to start a renewal.' }),
-  version: Type.Integer({ description: 'Entry version, also the ETag; grows with every replacement.' }),
-  createdAt: Type.String({ format: 'date-time', description: 'When the alias was created.' }),
-  updatedAt: Type.String({ format: 'date-time', description: 'When the current certificate was stored.' }),
-}, { description: 'A receiver certificate stored under an alias.' })
-
-export const KeystoreEntryDetailsSchema = Type.Object({
-  ...KeystoreEntrySchema.properties,
-  usedBy: Type.Array(Type.String(), { description: 'Ids of the encryptors that list this alias.' }),
-  history: Type.Array(Type.Object({
-    version: Type.Integer({ description: 'Entry version this certificate had.' }),
+export const KeystoreEntrySchema = Type.Object(
+  {
+    alias: Alias,
     ...CertificateFields,
-    retiredAt: Type.String({ format: 'date-time', description: 'When it stopped being current.' }),
-    reason: Type.Enum(['replaced', 'deleted'], { description: 'Why it stopped being current.' }),
-  }), { description: 'Earlier certificates of this alias, newest first.' }),
-}, { description: 'A keystore entry with its users and history.' })
+    publicKey: Type.Object(
+      {
+        algorithm: Type.Enum(['RSA', 'EC'], { description: 'Key algorithm.' }),
+        bits: Type.Optional(Type.Integer({ description: 'RSA modulus length in bits.' })),
+        curve: Type.Optional(Type.Enum(['P-256', 'P-384', 'P-521'], { description: 'EC named curve.' })),
+      },
+      { description: 'The receiver public key.' },
+    ),
+    subjectKeyIdentifier: Type.Optional(
+      Type.String({ description: 'subjectKeyIdentifier extension, lowercase hex, when present.' }),
+    ),
+    keyUsage: Type.Optional(
+      Type.Array(Type.String(), { description: 'keyUsage bits, when the extension is present.' }),
+    ),
+    notYetValid: Type.Boolean({ description: 'True while notBefore is in the future (accepted, and flagged).' }),
+    daysUntilExpiry: Type.Integer({ description: 'Whole days until notAfter.' }),
+    expiringSoon: Type.Boolean({
+      description: 'True when the certificate expires within EXPIRY_WARNING_DAYS: time to start a renewal.',
+    }),
+    version: Type.Integer({ description: 'Entry version, also the ETag; grows with every replacement.' }),
+    createdAt: Type.String({ format: 'date-time', description: 'When the alias was created.' }),
+    updatedAt: Type.String({ format: 'date-time', description: 'When the current certificate was stored.' }),
+  },
+  { description: 'A receiver certificate stored under an alias.' },
+)
 
-export const CertificateJsonBody = Type.Object({
-  certificate: Type.String({ minLength: 1, description: 'One X.509 certificate in PEM.' }),
-}, { additionalProperties: false, description: 'A certificate wrapped in JSON.' })
+export const KeystoreEntryDetailsSchema = Type.Object(
+  {
+    ...KeystoreEntrySchema.properties,
+    usedBy: Type.Array(Type.String(), { description: 'Ids of the encryptors that list this alias.' }),
+    history: Type.Array(
+      Type.Object({
+        version: Type.Integer({ description: 'Entry version this certificate had.' }),
+        ...CertificateFields,
+        retiredAt: Type.String({ format: 'date-time', description: 'When it stopped being current.' }),
+        reason: Type.Enum(['replaced', 'deleted'], { description: 'Why it stopped being current.' }),
+      }),
+      { description: 'Earlier certificates of this alias, newest first.' },
+    ),
+  },
+  { description: 'A keystore entry with its users and history.' },
+)
+
+export const CertificateJsonBody = Type.Object(
+  {
+    certificate: Type.String({ minLength: 1, description: 'One X.509 certificate in PEM.' }),
+  },
+  { additionalProperties: false, description: 'A certificate wrapped in JSON.' },
+)
 
 export const ListQuery = Type.Object({
-  expiringWithinDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 36500, description: 'Only entries whose certificate expires within this many days.' })),
+  expiringWithinDays: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 36500,
+      description: 'Only entries whose certificate expires within this many days.',
+    }),
+  ),
 })

@@ -33,7 +33,12 @@ export function entryDetailsView(e: KeystoreEntryDetails, expiryWarningDays: num
   return {
     ...entryView(e, expiryWarningDays),
     usedBy: e.usedBy,
-    history: e.history.map((h) => ({ version: h.version, ...certificateView(h.certificate), retiredAt: h.retiredAt, reason: h.reason })),
+    history: e.history.map((h) => ({
+      version: h.version,
+      ...certificateView(h.certificate),
+      retiredAt: h.retiredAt,
+      reason: h.reason,
+    })),
   }
 }
 

@@ -3,56 +3,104 @@ import { PROCEDURES, STEPS } from '../../renewals/procedures.js'
 import { ROLES } from '../../auth/tokens.js'
 import { Alias, EncryptorId } from '../schemas.js'
 
-export const StartRenewalBody = Type.Object({
-  procedure: Type.Enum([...PROCEDURES], {
-    description: 'exchange: same alias, receiver decrypts with old and new key; add-alias: second alias, two RecipientInfos, then drop the old; prepared-alias: fill the encryptor\'s empty second slot; downtime: pause encrypting while the receiver swaps its only key.',
-  }),
-  encryptorId: EncryptorId,
-  currentAlias: Alias,
-  newAlias: Type.Optional(Alias),
-  certificate: Type.String({ minLength: 1, description: "The receiver's new certificate, PEM. Checked like a keystore upload before anything changes." }),
-  downtime: Type.Optional(Type.Object({
-    start: Type.String({ format: 'date-time', description: 'Planned start (ISO 8601).' }),
-    end: Type.String({ format: 'date-time', description: 'Planned end (ISO 8601); Retry-After points at it while paused.' }),
-  }, { additionalProperties: false, description: 'Planned downtime window (downtime procedure only).' })),
-}, { additionalProperties: false, description: 'A renewal to start; newAlias is required for add-alias and prepared-alias and refused for the others.' })
+export const StartRenewalBody = Type.Object(
+  {
+    procedure: Type.Enum([...PROCEDURES], {
+      description:
+        "exchange: same alias, receiver decrypts with old and new key; add-alias: second alias, two RecipientInfos, then drop the old; prepared-alias: fill the encryptor's empty second slot; downtime: pause encrypting while the receiver swaps its only key.",
+    }),
+    encryptorId: EncryptorId,
+    currentAlias: Alias,
+    newAlias: Type.Optional(Alias),
+    certificate: Type.String({
+      minLength: 1,
+      description: "The receiver's new certificate, PEM. Checked like a keystore upload before anything changes.",
+    }),
+    downtime: Type.Optional(
+      Type.Object(
+        {
+          start: Type.String({ format: 'date-time', description: 'Planned start (ISO 8601).' }),
+          end: Type.String({
+            format: 'date-time',
+            description: 'Planned end (ISO 8601); Retry-After points at it while paused.',
+          }),
+        },
+        { additionalProperties: false, description: 'Planned downtime window (downtime procedure only).' },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A renewal to start; newAlias is required for add-alias and prepared-alias and refused for the others.',
+  },
+)
 
-export const CommentBody = Type.Union([
-  Type.Object({ comment: Type.String({ maxLength: 2000, description: 'Kept in the audit record.' }) }, { additionalProperties: false }),
-  Type.Null(),
-], { description: 'Optional comment.' })
+export const CommentBody = Type.Union(
+  [
+    Type.Object(
+      { comment: Type.String({ maxLength: 2000, description: 'Kept in the audit record.' }) },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { description: 'Optional comment.' },
+)
 
-export const RenewalSchema = Type.Object({
-  id: Type.String({ description: 'Renewal id.' }),
-  procedure: Type.Enum([...PROCEDURES], { description: 'The procedure.' }),
-  encryptorId: EncryptorId,
-  currentAlias: Alias,
-  newAlias: Type.Union([Alias, Type.Null()], { description: 'The second alias (add-alias, prepared-alias).' }),
-  state: Type.Enum(['active', 'completed', 'aborted'], { description: 'Where the renewal stands.' }),
-  steps: Type.Array(Type.Object({
-    name: Type.Enum([...STEPS], { description: 'Step name.' }),
-    role: Type.Enum([...ROLES], { description: 'Role that takes it.' }),
-    status: Type.Enum(['done', 'next', 'pending'], { description: 'Done, next to take, or later.' }),
-    at: Type.Optional(Type.String({ format: 'date-time', description: 'When it was done.' })),
-    by: Type.Optional(Type.String({ description: 'Token name that took it.' })),
-    comment: Type.Optional(Type.String({ description: 'Comment given with the step.' })),
-  }), { description: 'Steps of the procedure, in order.' }),
-  next: Type.Union([Type.Object({
-    step: Type.Enum([...STEPS], { description: 'Next step.' }),
-    role: Type.Enum([...ROLES], { description: 'Role that takes it.' }),
-  }), Type.Null()], { description: 'The next step, or null when the renewal is over.' }),
-  recipients: Type.Array(Alias, { description: 'The aliases the encryptor encrypts for right now (none while paused).' }),
-  paused: Type.Boolean({ description: 'True while the downtime pause is on (encrypt answers 503).' }),
-  certificate: Type.Object({
-    subject: Type.String({ description: 'Subject of the new certificate.' }),
-    notAfter: Type.String({ format: 'date-time', description: 'End of validity of the new certificate.' }),
-    sha256Fingerprint: Type.String({ description: 'SHA-256 of the new certificate.' }),
-  }, { description: "The receiver's new certificate." }),
-  downtime: Type.Union([Type.Object({
-    start: Type.String({ format: 'date-time', description: 'Planned start.' }),
-    end: Type.String({ format: 'date-time', description: 'Planned end.' }),
-  }), Type.Null()], { description: 'Planned downtime window, when given.' }),
-  createdBy: Type.String({ description: 'Token name that started it.' }),
-  createdAt: Type.String({ format: 'date-time', description: 'When it started.' }),
-  updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
-}, { description: 'A renewal of a receiver key, step by step.' })
+export const RenewalSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Renewal id.' }),
+    procedure: Type.Enum([...PROCEDURES], { description: 'The procedure.' }),
+    encryptorId: EncryptorId,
+    currentAlias: Alias,
+    newAlias: Type.Union([Alias, Type.Null()], { description: 'The second alias (add-alias, prepared-alias).' }),
+    state: Type.Enum(['active', 'completed', 'aborted'], { description: 'Where the renewal stands.' }),
+    steps: Type.Array(
+      Type.Object({
+        name: Type.Enum([...STEPS], { description: 'Step name.' }),
+        role: Type.Enum([...ROLES], { description: 'Role that takes it.' }),
+        status: Type.Enum(['done', 'next', 'pending'], { description: 'Done, next to take, or later.' }),
+        at: Type.Optional(Type.String({ format: 'date-time', description: 'When it was done.' })),
+        by: Type.Optional(Type.String({ description: 'Token name that took it.' })),
+        comment: Type.Optional(Type.String({ description: 'Comment given with the step.' })),
+      }),
+      { description: 'Steps of the procedure, in order.' },
+    ),
+    next: Type.Union(
+      [
+        Type.Object({
+          step: Type.Enum([...STEPS], { description: 'Next step.' }),
+          role: Type.Enum([...ROLES], { description: 'Role that takes it.' }),
+        }),
+        Type.Null(),
+      ],
+      { description: 'The next step, or null when the renewal is over.' },
+    ),
+    recipients: Type.Array(Alias, {
+      description: 'The aliases the encryptor encrypts for right now (none while paused).',
+    }),
+    paused: Type.Boolean({ description: 'True while the downtime pause is on (encrypt answers 503).' }),
+    certificate: Type.Object(
+      {
+        subject: Type.String({ description: 'Subject of the new certificate.' }),
+        notAfter: Type.String({ format: 'date-time', description: 'End of validity of the new certificate.' }),
+        sha256Fingerprint: Type.String({ description: 'SHA-256 of the new certificate.' }),
+      },
+      { description: "The receiver's new certificate." },
+    ),
+    downtime: Type.Union(
+      [
+        Type.Object({
+          start: Type.String({ format: 'date-time', description: 'Planned start.' }),
+          end: Type.String({ format: 'date-time', description: 'Planned end.' }),
+        }),
+        Type.Null(),
+      ],
+      { description: 'Planned downtime window, when given.' },
+    ),
+    createdBy: Type.String({ description: 'Token name that started it.' }),
+    createdAt: Type.String({ format: 'date-time', description: 'When it started.' }),
+    updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
+  },
+  { description: 'A renewal of a receiver key, step by step.' },
+)

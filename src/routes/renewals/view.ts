@@ -14,8 +14,9 @@ export function renewalView(r: RenewalDetails) {
     steps: PROCEDURE[r.procedure].steps.map((s, i) => {
       const log = i < r.done ? r.stepLog[i] : undefined
       return {
-        name: s.name, role: s.role,
-        status: i < r.done ? 'done' as const : next?.step === s.name ? 'next' as const : 'pending' as const,
+        name: s.name,
+        role: s.role,
+        status: i < r.done ? ('done' as const) : next?.step === s.name ? ('next' as const) : ('pending' as const),
         ...(log ? { at: log.at, by: log.by, ...(log.comment ? { comment: log.comment } : {}) } : {}),
       }
     }),
