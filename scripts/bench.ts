@@ -13,11 +13,11 @@
  */
 import autocannon from 'autocannon'
 import { execFile, execFileSync, fork, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { closeSync, createWriteStream, openSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { generatedPayload } from '../test/helpers/http.js'
 import { call, certificate, children, rssMB, startService, TOKENS, workDir as dir } from './lib/service.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
@@ -26,6 +26,11 @@ const WARMUP = QUICK ? 1 : 2
 const LARGE_MB = QUICK ? [16] : [64, 256, 1024]
 const SCALING_SECONDS = QUICK ? 1 : 3
 const MB = 1024 * 1024
+
+/** `bytes` of random data, a megabyte at a time: incompressible, like the payloads the service is sized for. */
+async function* randomChunks(bytes: number) {
+  for (let left = bytes; left > 0; left -= MB) yield randomBytes(Math.min(left, MB))
+}
 
 async function startFloor(): Promise<number> {
   const child = fork('scripts/floor-server.ts', {
@@ -209,7 +214,8 @@ const encryptUrl = (id: string) => `http://127.0.0.1:${service.port}/encryptors/
 // ── small ────────────────────────────────────────────────────────────────────
 const small: Array<Record<string, unknown>> = []
 console.log(
-  `small messages: ${CLIENT}, 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ${cpus().length} cores, service LOG_LEVEL ${process.env.LOG_LEVEL ?? 'info'}`,
+  `small messages: ${CLIENT}, 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ` +
+    `${cpus().length} cores, service LOG_LEVEL ${process.env.LOG_LEVEL ?? 'info'}`,
 )
 console.log('  payload  recipients        req/s   p50 ms  p99 ms  errors   floor req/s  ratio')
 for (const kb of QUICK ? [1] : [1, 10, 50]) {
@@ -228,7 +234,9 @@ for (const kb of QUICK ? [1] : [1, 10, 50]) {
     const ratio = r.reqPerSec / floor.reqPerSec
     small.push({ payloadKB: kb, recipients: label, ...r, floorReqPerSec: floor.reqPerSec, ratio })
     console.log(
-      `  ${`${kb} KB`.padStart(7)}  ${label.padEnd(13)} ${f(r.reqPerSec).padStart(8)}  ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)}  ${String(r.errors).padStart(6)}  ${f(floor.reqPerSec).padStart(12)}  ${f(ratio, 3)}`,
+      `  ${`${kb} KB`.padStart(7)}  ${label.padEnd(13)} ${f(r.reqPerSec).padStart(8)}  ` +
+        `${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)}  ${String(r.errors).padStart(6)}  ` +
+        `${f(floor.reqPerSec).padStart(12)}  ${f(ratio, 3)}`,
     )
   }
 }
@@ -240,7 +248,7 @@ await encryptor('large', [rsa[0]!.name, ec[0]!.name])
 const large: Array<Record<string, unknown>> = []
 for (const size of LARGE_MB) {
   const file = join(dir, `payload-${size}`)
-  await pipeline(generatedPayload(size * MB).stream, createWriteStream(file))
+  await pipeline(randomChunks(size * MB), createWriteStream(file))
   const openssl = await opensslStream(file, [rsa[0]!.crt, ec[0]!.crt])
   for (const chunked of [true, false]) {
     const { result: seconds, peakGrowthMB } = await peakRss(service.pid, () => streamFile(service.port, file, chunked))
@@ -256,7 +264,9 @@ for (const size of LARGE_MB) {
       ratio: mbPerSec / opensslMbPerSec,
     })
     console.log(
-      `  ${`${size} MB`.padStart(7)}  ${(chunked ? 'chunked' : 'Content-Length').padEnd(15)} ${f(mbPerSec).padStart(12)}  ${f(peakGrowthMB).padStart(13)}   ${f(opensslMbPerSec).padStart(12)}  ${f(openssl.peakRssMB).padStart(14)}  ${f(mbPerSec / opensslMbPerSec, 2)}`,
+      `  ${`${size} MB`.padStart(7)}  ${(chunked ? 'chunked' : 'Content-Length').padEnd(15)} ` +
+        `${f(mbPerSec).padStart(12)}  ${f(peakGrowthMB).padStart(13)}   ${f(opensslMbPerSec).padStart(12)}  ` +
+        `${f(openssl.peakRssMB).padStart(14)}  ${f(mbPerSec / opensslMbPerSec, 2)}`,
     )
   }
   rmSync(file)
@@ -295,10 +305,12 @@ function fit(points: Array<[number, number]>) {
 const recipientFit = fit(byRecipients.map((p) => [p.recipients, p.usPerMessage]))
 const sizeFit = fit(bySize.map((p) => [p.payloadKB, p.usPerMessage]))
 console.log(
-  `  per recipient: ${byRecipients.map((p) => `${p.recipients}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(recipientFit.slope)} µs per recipient (R² ${f(recipientFit.r2, 3)})`,
+  `  per recipient: ${byRecipients.map((p) => `${p.recipients}:${f(p.usPerMessage)}`).join(' ')} µs → ` +
+    `+${f(recipientFit.slope)} µs per recipient (R² ${f(recipientFit.r2, 3)})`,
 )
 console.log(
-  `  per size (KB): ${bySize.map((p) => `${p.payloadKB}:${f(p.usPerMessage)}`).join(' ')} µs → +${f(sizeFit.slope, 2)} µs per KB (R² ${f(sizeFit.r2, 3)})`,
+  `  per size (KB): ${bySize.map((p) => `${p.payloadKB}:${f(p.usPerMessage)}`).join(' ')} µs → ` +
+    `+${f(sizeFit.slope, 2)} µs per KB (R² ${f(sizeFit.r2, 3)})`,
 )
 
 console.log(

@@ -171,7 +171,8 @@ function prober(state: { receiverKey: Certificate }) {
       if (res.status === 200 && !(out instanceof Error) && out.stdout.toString() === message) decrypted++
       else
         failures.push(
-          `${message}: HTTP ${res.status}, ${out instanceof Error ? out.message.split('\n')[0] : 'wrong plaintext'} (key ${key.name})`,
+          `${message}: HTTP ${res.status}, ` +
+            `${out instanceof Error ? out.message.split('\n')[0] : 'wrong plaintext'} (key ${key.name})`,
         )
       await new Promise((r) => setTimeout(r, 250))
     }
@@ -197,7 +198,8 @@ function storm(concurrency: number) {
       socket.on('error', () => resolve())
       socket.on('close', () => resolve())
       socket.write(
-        `POST /encryptors/orders/encrypt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKENS.flow}\r\n${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${4 * 1024 * KB}`}\r\n\r\n`,
+        `POST /encryptors/orders/encrypt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKENS.flow}\r\n` +
+          `${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${4 * 1024 * KB}`}\r\n\r\n`,
       )
       const part = junk.subarray(0, Math.floor(Math.random() * junk.length))
       socket.write(chunked ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part]) : part, () => {
@@ -227,7 +229,8 @@ const slope = (ys: number[]) => {
 }
 
 console.log(
-  `mix per connection: ${MIX.map((r) => `${r.method} ${r.path}${r.body ? ` ${(r.body as string).length / KB} KB` : ''}`).join(', ')}`,
+  'mix per connection: ' +
+    MIX.map((r) => `${r.method} ${r.path}${r.body ? ` ${(r.body as string).length / KB} KB` : ''}`).join(', '),
 )
 const probe = summary(await load(PROBE_SECONDS))
 console.log(
@@ -254,15 +257,20 @@ const heapFloorStart = Math.min(...heapSteady.slice(0, third)),
   heapFloorEnd = Math.min(...heapSteady.slice(-third))
 const heapGrowth = heapFloorEnd - heapFloorStart
 console.log(
-  `soak: ${SOAK_SECONDS} s at ${f(target)} req/s (${RATE} × max): ${soak.requests} requests, ${soak.reqPerSec} req/s, p50 ${soak.p50} ms, p99 ${soak.p99} ms, p99.9 ${soak.p999} ms, max ${soak.max} ms, ${soak.errors} errors`,
+  `soak: ${SOAK_SECONDS} s at ${f(target)} req/s (${RATE} × max): ${soak.requests} requests, ` +
+    `${soak.reqPerSec} req/s, p50 ${soak.p50} ms, p99 ${soak.p99} ms, p99.9 ${soak.p999} ms, ` +
+    `max ${soak.max} ms, ${soak.errors} errors`,
 )
 console.log(`  renewals: ${renewalResult.steps} steps, ${renewalResult.completed} add-alias renewals completed`)
 console.log(`  probes: ${probed.decrypted}/${probed.sent} decrypted by OpenSSL with the key the receiver held`)
 console.log(
-  `  RSS: ${f(rss.samples[0]!)} MB at 1 s, ${f(steady[0]!)} MB at ${rss.samples.length - steady.length + 1} s, ${f(steady[steady.length - 1]!)} MB at the end, max ${f(Math.max(...rss.samples))} MB; growth ${f(rssGrowth, 1)} MB (mean of the last 10 s vs the first 10 s), trend ${f(slope(steady), 2)} MB/min`,
+  `  RSS: ${f(rss.samples[0]!)} MB at 1 s, ${f(steady[0]!)} MB at ${rss.samples.length - steady.length + 1} s, ` +
+    `${f(steady[steady.length - 1]!)} MB at the end, max ${f(Math.max(...rss.samples))} MB; ` +
+    `growth ${f(rssGrowth, 1)} MB (mean of the last 10 s vs the first 10 s), trend ${f(slope(steady), 2)} MB/min`,
 )
 console.log(
-  `  V8 heap floor: ${f(heapFloorStart, 1)} MB in the first third, ${f(heapFloorEnd, 1)} MB in the last (growth ${f(heapGrowth, 1)} MB)`,
+  `  V8 heap floor: ${f(heapFloorStart, 1)} MB in the first third, ${f(heapFloorEnd, 1)} MB in the last ` +
+    `(growth ${f(heapGrowth, 1)} MB)`,
 )
 
 const before = rssMB(service.pid)
@@ -274,7 +282,9 @@ await new Promise((r) => setTimeout(r, 10_000))
 const after = rssMB(service.pid)
 const health = await fetch(`http://127.0.0.1:${port}/health/ready`)
 console.log(
-  `storm: ${aborted} aborted uploads in ${STORM_SECONDS} s beside the mix at ${f(target / 2)} req/s: ${during.requests} requests, p99 ${during.p99} ms, ${during.errors} errors; RSS ${f(before)} MB before, ${f(afterStorm)} MB at the end, ${f(after)} MB 10 s later; ready ${health.status}`,
+  `storm: ${aborted} aborted uploads in ${STORM_SECONDS} s beside the mix at ${f(target / 2)} req/s: ` +
+    `${during.requests} requests, p99 ${during.p99} ms, ${during.errors} errors; ` +
+    `RSS ${f(before)} MB before, ${f(afterStorm)} MB at the end, ${f(after)} MB 10 s later; ready ${health.status}`,
 )
 
 const failures = [

@@ -39,7 +39,8 @@ const ConfigSchema = Type.Object({
     minimum: -1,
     maximum: 64,
     description:
-      'Worker threads that run the content cipher of streamed payloads, started when the server listens (0: one per core beyond the first, at least one; -1: none, encrypt on the main thread).',
+      'Worker threads that run the content cipher of streamed payloads, started when the server listens ' +
+      '(0: one per core beyond the first, at least one; -1: none, encrypt on the main thread).',
   }),
   EXPIRY_WARNING_DAYS: Type.Integer({
     default: 30,

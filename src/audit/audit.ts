@@ -2,11 +2,22 @@ import type { Selectable } from 'kysely'
 import { createHash } from 'node:crypto'
 import type { Role } from '../auth/tokens.js'
 import type { Database, Executor } from '../store/schema.js'
+import type { WriteContext } from '../store/transact.js'
 
 /** Who made a change: the token's name and the role that allowed it. */
 export interface Actor {
   name: string
   role: Role
+}
+
+/**
+ * A write in a transaction, attributed to an actor and, for renewal steps, to the renewal: what the
+ * keystore and encryptor mutations take, so their audit records commit with the change.
+ */
+export interface MutationContext extends WriteContext {
+  actor: Actor
+  renewalId?: string
+  comment?: string
 }
 
 export interface AuditEntry {
@@ -50,6 +61,11 @@ export async function recordAudit(tx: Executor, actor: Actor, entry: AuditEntry)
     .insertInto('audit_log')
     .values({ ...content, hash: chainHash(last?.hash ?? GENESIS, content) })
     .execute()
+}
+
+/** The audit record of a keystore or encryptor write, attributed as its context says (actor, renewal, comment). */
+export function recordMutation(ctx: MutationContext, entry: Omit<AuditEntry, 'renewalId' | 'comment'>): Promise<void> {
+  return recordAudit(ctx.tx, ctx.actor, { ...entry, renewalId: ctx.renewalId, comment: ctx.comment })
 }
 
 /** Recomputes the hash chain; the first record whose hash does not follow shows where tampering began. */

@@ -122,7 +122,8 @@ export async function loadTokens(options: {
     ])
     if (entries.length || encryptors.length) {
       throw new TokenConfigError(
-        'No tokens are configured and the store already holds data, so no bootstrap tokens are created. Set AUTH_TOKENS_FILE.',
+        'No tokens are configured and the store already holds data, so no bootstrap tokens are created. ' +
+          'Set AUTH_TOKENS_FILE.',
       )
     }
     if (options.dataDir === ':memory:')

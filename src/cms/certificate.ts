@@ -1,6 +1,6 @@
 import * as asn1js from 'asn1js'
 import { Certificate } from 'pkijs'
-import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { Errors } from '../errors.js'
 import { EC_CURVES } from './algorithms.js'
 import { OID } from './oids.js'
@@ -38,52 +38,6 @@ const KEY_USAGE_BITS = [
   'encipherOnly',
   'decipherOnly',
 ] as const
-
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
-const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/
-
-/**
- * Turns an uploaded body (PEM text or DER bytes) into the DER of exactly one certificate.
- * Refuses private keys outright, so a key sent by mistake is never stored or echoed.
- */
-export function decodeCertificateUpload(body: Buffer): Buffer {
-  const text = body.toString('latin1')
-  if (text.includes('-----BEGIN')) return decodePem(text)
-  if (body.length === 0) throw new Errors.EMPTY_BODY('The body is empty; send one certificate as PEM or DER.')
-  if (looksLikePrivateKey(body)) throw new Errors.PRIVATE_KEY_IN_BODY()
-  return body
-}
-
-function decodePem(text: string): Buffer {
-  if (/PRIVATE KEY-----/.test(text)) throw new Errors.PRIVATE_KEY_IN_BODY()
-  const blocks = [...text.matchAll(PEM_BLOCK)]
-  const certificates = blocks.filter((b) => b[1] === 'CERTIFICATE')
-  if (certificates.length !== 1 || blocks.length !== 1) {
-    const other = blocks.length - certificates.length
-    const found =
-      blocks.length === 0
-        ? 'no complete PEM block'
-        : `${certificates.length} certificate(s)${other ? ` and ${other} other PEM block(s)` : ''}`
-    throw new Errors.CERTIFICATE_COUNT(found)
-  }
-  const base64 = certificates[0]![2]!
-  if (!BASE64_BODY.test(base64)) throw new Errors.CERTIFICATE_MALFORMED('the PEM block is not valid base64')
-  const der = Buffer.from(base64.replace(/\s+/g, ''), 'base64')
-  if (der.length === 0) throw new Errors.CERTIFICATE_MALFORMED('the PEM block is empty')
-  return der
-}
-
-function looksLikePrivateKey(der: Buffer): boolean {
-  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
-    try {
-      createPrivateKey({ key: der, format: 'der', type })
-      return true
-    } catch {
-      // not this kind of key: try the next
-    }
-  }
-  return false
-}
 
 /** Parses one DER certificate. Any structural problem is a 400 CMS_CERTIFICATE_MALFORMED, never a 500. */
 export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
@@ -158,7 +112,8 @@ function describePublicKey(key: KeyObject): PublicKeyInfo {
     return { algorithm: 'EC', curve: curve.name }
   }
   throw new Errors.KEY_ALGORITHM_UNSUPPORTED(
-    `${(key.asymmetricKeyType ?? 'this').toUpperCase()} keys cannot receive CMS encrypted data here; use an RSA (2048 bits or more) or EC (P-256, P-384, P-521) key.`,
+    `${(key.asymmetricKeyType ?? 'this').toUpperCase()} keys cannot receive CMS encrypted data here; ` +
+      'use an RSA (2048 bits or more) or EC (P-256, P-384, P-521) key.',
   )
 }
 
@@ -181,7 +136,8 @@ export function checkReceiverPolicy(cert: ReceiverCertificate, now = new Date())
     const needed = cert.publicKey.algorithm === 'RSA' ? 'keyEncipherment' : 'keyAgreement'
     if (!cert.keyUsage.includes(needed)) {
       throw new Errors.KEY_USAGE_FORBIDS_ENCRYPTION(
-        `The certificate's keyUsage (${cert.keyUsage.join(', ') || 'empty'}) does not allow ${needed}, which ${cert.publicKey.algorithm} recipients need.`,
+        `The certificate's keyUsage (${cert.keyUsage.join(', ') || 'empty'}) does not allow ${needed}, ` +
+          `which ${cert.publicKey.algorithm} recipients need.`,
       )
     }
   }
@@ -189,4 +145,21 @@ export function checkReceiverPolicy(cert: ReceiverCertificate, now = new Date())
     throw new Errors.CERTIFICATE_EXPIRED(`The certificate expired on ${cert.notAfter.toISOString()}.`)
   }
   return { notYetValid: cert.notBefore.getTime() > now.getTime() }
+}
+
+const parsedByFingerprint = new Map<string, ReceiverCertificate>()
+const MAX_PARSED = 10_000
+
+/**
+ * Parses a certificate that was stored after passing the upload checks. Stored certificates are
+ * immutable by fingerprint, so each is parsed (and its key imported) once per process.
+ */
+export function parseStoredCertificate(der: Buffer, sha256Fingerprint: string): ReceiverCertificate {
+  let cert = parsedByFingerprint.get(sha256Fingerprint)
+  if (!cert) {
+    cert = parseReceiverCertificate(Buffer.from(der))
+    if (parsedByFingerprint.size >= MAX_PARSED) parsedByFingerprint.delete(parsedByFingerprint.keys().next().value!)
+    parsedByFingerprint.set(sha256Fingerprint, cert)
+  }
+  return cert
 }

@@ -67,7 +67,8 @@ export class EnvelopeMessage {
     this.recipientInfos = tlv(Tag.SET, ...infos.map((i) => i.encoded))
     const algOid = template.contentAlgorithmOid
     this.contentAlgorithm = alg.authenticated
-      ? tlv(Tag.SEQUENCE, algOid, tlv(Tag.SEQUENCE, tlv(Tag.OCTET_STRING, iv), GCM_ICV_LENGTH)) // GCMParameters, RFC 5084 3.2
+      ? // GCMParameters, RFC 5084 3.2
+        tlv(Tag.SEQUENCE, algOid, tlv(Tag.SEQUENCE, tlv(Tag.OCTET_STRING, iv), GCM_ICV_LENGTH))
       : tlv(Tag.SEQUENCE, algOid, tlv(Tag.OCTET_STRING, iv))
     this.contentKey = contentKey
     this.iv = iv
@@ -168,7 +169,8 @@ export class EnvelopeMessage {
     const out = this.frame(lastCipherText)
     if (!this.definite) out.push(END_OF_CONTENTS, END_OF_CONTENTS) // [0] encryptedContent, EncryptedContentInfo
     if (authTag) out.push(tlv(Tag.OCTET_STRING, authTag))
-    if (!this.definite) out.push(END_OF_CONTENTS, END_OF_CONTENTS, END_OF_CONTENTS) // envelope, [0] content, ContentInfo
+    // Closes the envelope, the [0] content and the ContentInfo.
+    if (!this.definite) out.push(END_OF_CONTENTS, END_OF_CONTENTS, END_OF_CONTENTS)
     return out
   }
 

@@ -39,7 +39,9 @@ export function prepareRecipient(
 ): PreparedRecipient {
   if (options.recipientIdentifier === 'subject-key-identifier' && !cert.subjectKeyIdentifier) {
     throw new Errors.SUBJECT_KEY_IDENTIFIER_MISSING(
-      `The certificate under alias "${alias}" has no subjectKeyIdentifier extension, so it cannot be identified by subject key identifier. Use recipientIdentifier "issuer-serial" or a certificate with that extension.`,
+      `The certificate under alias "${alias}" has no subjectKeyIdentifier extension, ` +
+        'so it cannot be identified by subject key identifier. ' +
+        'Use recipientIdentifier "issuer-serial" or a certificate with that extension.',
     )
   }
   return cert.publicKey.algorithm === 'RSA'
@@ -90,7 +92,8 @@ function keyAgreeRecipient(alias: string, cert: ReceiverCertificate, options: Re
   const originatorAlgorithm = Buffer.from(new AlgorithmIdentifier({ algorithmId: OID.ecPublicKey }).toSchema().toBER())
   const rid =
     options.recipientIdentifier === 'subject-key-identifier'
-      ? tlv(Tag.CONTEXT_0, tlv(Tag.OCTET_STRING, cert.subjectKeyIdentifier!)) // rKeyId [0] IMPLICIT RecipientKeyIdentifier
+      ? // rKeyId [0] IMPLICIT RecipientKeyIdentifier
+        tlv(Tag.CONTEXT_0, tlv(Tag.OCTET_STRING, cert.subjectKeyIdentifier!))
       : cert.issuerAndSerialNumber
   const version = smallInteger(3)
   const receiverPoint = cert.ecPoint!

@@ -1,6 +1,5 @@
-import { recordAudit } from '../audit/audit.js'
-import { loadCertificates } from '../keystore/certificates.js'
-import type { MutationContext } from '../keystore/mutations.js'
+import { recordMutation, type MutationContext } from '../audit/audit.js'
+import { loadCertificates } from '../store/receiver-certificates.js'
 import type { Encryptor, EncryptorPause, EncryptorSettings } from './encryptor.js'
 import { prepareRecipients } from './recipients.js'
 import { encryptorRepository } from './repository.js'
@@ -30,13 +29,11 @@ export async function saveEncryptor(
     pause: current?.pause ?? null,
   }
   await encryptorRepository.save(ctx.tx, encryptor, current !== undefined)
-  await recordAudit(ctx.tx, ctx.actor, {
+  await recordMutation(ctx, {
     action,
     target: `encryptors/${id}`,
     before: auditView(current),
     after: auditView(encryptor),
-    renewalId: ctx.renewalId,
-    comment: ctx.comment,
   })
   ctx.touched({ kind: 'encryptor', id })
   return { changed: true, encryptor }
@@ -44,7 +41,7 @@ export async function saveEncryptor(
 
 export async function deleteEncryptor(ctx: MutationContext, current: Encryptor): Promise<void> {
   await encryptorRepository.delete(ctx.tx, current.id)
-  await recordAudit(ctx.tx, ctx.actor, {
+  await recordMutation(ctx, {
     action: 'encryptor.delete',
     target: `encryptors/${current.id}`,
     before: auditView(current),
@@ -56,12 +53,10 @@ export async function deleteEncryptor(ctx: MutationContext, current: Encryptor):
 /** Pauses (downtime) or resumes an encryptor: while paused, encrypt answers 503 with Retry-After. */
 export async function setEncryptorPause(ctx: MutationContext, id: string, pause: EncryptorPause | null): Promise<void> {
   await encryptorRepository.setPause(ctx.tx, id, pause)
-  await recordAudit(ctx.tx, ctx.actor, {
+  await recordMutation(ctx, {
     action: pause ? 'encryptor.pause' : 'encryptor.resume',
     target: `encryptors/${id}`,
     after: pause ? { pausedUntil: pause.until } : null,
-    renewalId: ctx.renewalId,
-    comment: ctx.comment,
   })
   ctx.touched({ kind: 'encryptor', id })
 }

@@ -17,7 +17,8 @@ export function prepareRecipients(
   const missing = settings.receiverAliases.filter((a) => !certificates.has(a))
   if (missing.length > 0 && settings.missingAlias === 'fail') {
     throw new Errors.NO_RECIPIENT(
-      `Encryptor "${id}" needs every receiver alias (missingAlias "fail"), and the keystore has no certificate for: ${missing.join(', ')}.`,
+      `Encryptor "${id}" needs every receiver alias (missingAlias "fail"), ` +
+        `and the keystore has no certificate for: ${missing.join(', ')}.`,
     )
   }
   if (missing.length === settings.receiverAliases.length) {

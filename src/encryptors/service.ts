@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely'
 import type { Actor } from '../audit/audit.js'
 import { Errors } from '../errors.js'
-import { keystoreRepository } from '../keystore/repository.js'
-import { refuseEncryptorChangeDuringRenewal } from '../renewals/guard.js'
+import { refuseEncryptorChangeDuringRenewal } from '../store/active-renewals.js'
 import type { ChangeFeed } from '../store/changes.js'
 import { checkPreconditions, type Preconditions } from '../store/preconditions.js'
+import { presentAliases } from '../store/receiver-certificates.js'
 import type { Database, Executor } from '../store/schema.js'
 import { transact } from '../store/transact.js'
 import { ENCRYPTOR_DEFAULTS, type Encryptor, type EncryptorSettings } from './encryptor.js'
@@ -12,7 +12,10 @@ import { deleteEncryptor, saveEncryptor } from './mutations.js'
 import { encryptorRepository } from './repository.js'
 
 export interface EncryptorDetails extends Encryptor {
-  /** The aliases a message is encrypted for right now (present in the keystore; none while paused), in configured order. */
+  /**
+   * The aliases a message is encrypted for right now (present in the keystore; none while paused),
+   * in configured order.
+   */
   recipients: string[]
 }
 
@@ -25,7 +28,7 @@ export class EncryptorService {
 
   async list(): Promise<EncryptorDetails[]> {
     const encryptors = await encryptorRepository.list(this.db)
-    const present = new Set((await keystoreRepository.list(this.db)).map((e) => e.alias))
+    const present = await presentAliases(this.db)
     return encryptors.map((e) => withRecipients(e, present))
   }
 
@@ -117,8 +120,7 @@ export async function findEncryptor(db: Executor, id: string): Promise<Encryptor
 }
 
 export async function describeEncryptor(db: Executor, encryptor: Encryptor): Promise<EncryptorDetails> {
-  const present = new Set((await keystoreRepository.findMany(db, encryptor.receiverAliases)).map((e) => e.alias))
-  return withRecipients(encryptor, present)
+  return withRecipients(encryptor, await presentAliases(db, encryptor.receiverAliases))
 }
 
 function withRecipients(e: Encryptor, present: ReadonlySet<string>): EncryptorDetails {

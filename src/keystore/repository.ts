@@ -1,5 +1,8 @@
 import type { Executor } from '../store/schema.js'
 
+/** A certificate being written under an alias, at `at` (ISO 8601). */
+type CertificateWrite = { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string }
+
 /** Queries on the keystore tables; one set for every SQL dialect. */
 export const keystoreRepository = {
   find(db: Executor, alias: string) {
@@ -8,11 +11,6 @@ export const keystoreRepository = {
 
   list(db: Executor) {
     return db.selectFrom('keystore_entries').selectAll().orderBy('alias').execute()
-  },
-
-  findMany(db: Executor, aliases: readonly string[]) {
-    if (aliases.length === 0) return Promise.resolve([])
-    return db.selectFrom('keystore_entries').selectAll().where('alias', 'in', aliases).execute()
   },
 
   history(db: Executor, alias: string) {
@@ -29,10 +27,7 @@ export const keystoreRepository = {
     return Number(row?.max ?? 0) + 1
   },
 
-  async insert(
-    db: Executor,
-    row: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string },
-  ) {
+  async insert(db: Executor, row: CertificateWrite) {
     await db
       .insertInto('keystore_entries')
       .values({
@@ -46,10 +41,7 @@ export const keystoreRepository = {
       .execute()
   },
 
-  async replace(
-    db: Executor,
-    row: { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string },
-  ) {
+  async replace(db: Executor, row: CertificateWrite) {
     await db
       .updateTable('keystore_entries')
       .set({

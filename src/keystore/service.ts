@@ -1,20 +1,16 @@
-import type { Kysely } from 'kysely'
-import {
-  checkReceiverPolicy,
-  decodeCertificateUpload,
-  parseReceiverCertificate,
-  type ReceiverCertificate,
-} from '../cms/certificate.js'
+import type { Kysely, Selectable } from 'kysely'
 import type { Actor } from '../audit/audit.js'
-import { encryptorRepository } from '../encryptors/repository.js'
+import type { ReceiverCertificate } from '../cms/certificate.js'
+import { validateCertificateUpload } from '../cms/pem.js'
+import { expiresWithin } from '../cms/validity.js'
 import { Errors } from '../errors.js'
-import { refuseAliasOwnedByRenewal } from '../renewals/guard.js'
+import { refuseAliasOwnedByRenewal } from '../store/active-renewals.js'
 import type { ChangeFeed } from '../store/changes.js'
 import { checkPreconditions, type Preconditions } from '../store/preconditions.js'
+import { storedCertificate } from '../store/receiver-certificates.js'
 import type { Database } from '../store/schema.js'
 import { transact } from '../store/transact.js'
-import { storedCertificate } from './certificates.js'
-import { deleteCertificate, storeCertificate } from './mutations.js'
+import { deleteCertificate, storeCertificate, type AliasUsers } from './mutations.js'
 import { keystoreRepository } from './repository.js'
 
 export interface KeystoreEntry {
@@ -37,16 +33,7 @@ export interface KeystoreEntryDetails extends KeystoreEntry {
   history: RetiredCertificate[]
 }
 
-export const DAY_MS = 86_400_000
-
-type EntryRow = {
-  alias: string
-  certificate: Buffer
-  sha256_fingerprint: string
-  version: number
-  created_at: string
-  updated_at: string
-}
+type EntryRow = Selectable<Database['keystore_entries']>
 
 const toEntry = (row: EntryRow): KeystoreEntry => ({
   alias: row.alias,
@@ -61,26 +48,28 @@ export class KeystoreService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly changes: ChangeFeed,
+    private readonly users: AliasUsers,
   ) {}
 
   /** All entries by alias; with `expiringWithinDays`, only those whose certificate ends within that many days. */
   async list(filter: { expiringWithinDays?: number } = {}): Promise<KeystoreEntry[]> {
     const entries = (await keystoreRepository.list(this.db)).map(toEntry)
-    if (filter.expiringWithinDays === undefined) return entries
-    const limit = Date.now() + filter.expiringWithinDays * DAY_MS
-    return entries.filter((e) => e.certificate.notAfter.getTime() <= limit)
+    const days = filter.expiringWithinDays
+    if (days === undefined) return entries
+    const now = Date.now()
+    return entries.filter((e) => expiresWithin(e.certificate, days, now))
   }
 
   async get(alias: string): Promise<KeystoreEntryDetails> {
     const row = await keystoreRepository.find(this.db, alias)
     if (!row) throw new Errors.ALIAS_NOT_FOUND(alias)
-    const [users, history] = await Promise.all([
-      encryptorRepository.using(this.db, alias),
+    const [usedBy, history] = await Promise.all([
+      this.users.ids(this.db, alias),
       keystoreRepository.history(this.db, alias),
     ])
     return {
       ...toEntry(row),
-      usedBy: users.map((e) => e.id),
+      usedBy,
       history: history.map((h) => ({
         version: h.version,
         certificate: storedCertificate(h),
@@ -100,12 +89,12 @@ export class KeystoreService {
     actor: Actor,
     preconditions?: Preconditions,
   ): Promise<{ created: boolean; entry: KeystoreEntry }> {
-    const certificate = validateUpload(upload)
+    const certificate = validateCertificateUpload(upload)
     const result = await transact(this.db, this.changes, async (ctx) => {
       const existing = await keystoreRepository.find(ctx.tx, alias)
       checkPreconditions(`alias "${alias}"`, existing?.version, preconditions)
       await refuseAliasOwnedByRenewal(ctx.tx, alias)
-      return storeCertificate({ ...ctx, actor }, alias, certificate)
+      return storeCertificate({ ...ctx, actor }, this.users, alias, certificate)
     })
     return { created: result.created, entry: toEntry(result.row) }
   }
@@ -116,14 +105,7 @@ export class KeystoreService {
       if (!existing) throw new Errors.ALIAS_NOT_FOUND(alias)
       checkPreconditions(`alias "${alias}"`, existing.version, preconditions)
       await refuseAliasOwnedByRenewal(ctx.tx, alias)
-      await deleteCertificate({ ...ctx, actor }, alias)
+      await deleteCertificate({ ...ctx, actor }, this.users, alias)
     })
   }
-}
-
-/** Decodes, parses and checks an uploaded certificate: the same rules for uploads and renewals. */
-export function validateUpload(upload: Buffer): ReceiverCertificate {
-  const certificate = parseReceiverCertificate(decodeCertificateUpload(upload))
-  checkReceiverPolicy(certificate)
-  return certificate
 }

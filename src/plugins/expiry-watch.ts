@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { DAY_MS } from '../keystore/service.js'
+import { daysUntilExpiry } from '../cms/validity.js'
 
 const CHECK_EVERY_MS = 60 * 60 * 1000
+const WARN_EVERY_MS = 24 * 60 * 60 * 1000
 
 /**
  * Logs, at warn level and once a day per alias, each certificate that expires within the warning
@@ -15,9 +16,10 @@ export default fp(
       try {
         for (const entry of await fastify.keystore.list({ expiringWithinDays: opts.warningDays })) {
           const key = `${entry.alias}:${entry.certificate.sha256Fingerprint}`
-          if (Date.now() - (lastWarned.get(key) ?? 0) < DAY_MS) continue
-          lastWarned.set(key, Date.now())
-          const days = Math.floor((entry.certificate.notAfter.getTime() - Date.now()) / DAY_MS)
+          const now = Date.now()
+          if (now - (lastWarned.get(key) ?? 0) < WARN_EVERY_MS) continue
+          lastWarned.set(key, now)
+          const days = daysUntilExpiry(entry.certificate, now)
           fastify.log.warn(
             { alias: entry.alias, notAfter: entry.certificate.notAfter.toISOString(), daysUntilExpiry: days },
             days < 0

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
+import { encryptorAliasUsers } from '../encryptors/alias-users.js'
 import { EncryptorService } from '../encryptors/service.js'
 import { RecipientResolver } from '../encryptors/resolver.js'
 import { KeystoreService } from '../keystore/service.js'
@@ -30,7 +31,7 @@ export default fp(
     const changes = new ChangeFeed()
     const recipients = new RecipientResolver(opts.db, changes)
     fastify.decorate('db', opts.db)
-    fastify.decorate('keystore', new KeystoreService(opts.db, changes))
+    fastify.decorate('keystore', new KeystoreService(opts.db, changes, encryptorAliasUsers))
     fastify.decorate('encryptors', new EncryptorService(opts.db, changes))
     fastify.decorate('recipients', recipients)
     fastify.decorate('renewals', new RenewalService(opts.db, changes))

@@ -102,7 +102,10 @@ export interface RenewalProgress {
   done: number
 }
 
-export type StepTransition = { kind: 'apply'; step: StepDefinition; progress: RenewalProgress } | { kind: 'repeat' } // the last completed step again: idempotent, nothing changes
+export type StepTransition =
+  | { kind: 'apply'; step: StepDefinition; progress: RenewalProgress }
+  /** The last completed step again: idempotent, nothing changes. */
+  | { kind: 'repeat' }
 
 /**
  * Decides whether `stepName` may be taken now by a caller holding `roles`. Checks, in order: the
@@ -114,7 +117,8 @@ export function nextStep(progress: RenewalProgress, stepName: string, roles: rea
   const index = definition.steps.findIndex((s) => s.name === stepName)
   if (index === -1) {
     throw new Errors.STEP_UNKNOWN(
-      `The ${progress.procedure} procedure has no step "${stepName}"; its steps are ${definition.steps.map((s) => s.name).join(', ')}.`,
+      `The ${progress.procedure} procedure has no step "${stepName}"; ` +
+        `its steps are ${definition.steps.map((s) => s.name).join(', ')}.`,
     )
   }
   const step = definition.steps[index]!
@@ -130,7 +134,9 @@ export function nextStep(progress: RenewalProgress, stepName: string, roles: rea
   if (index !== progress.done) {
     const next = definition.steps[progress.done]!
     throw new Errors.STEP_OUT_OF_ORDER(
-      `Step "${step.name}" is not next: ${index < progress.done ? 'it is already done' : 'earlier steps are not done'}. The next step is "${next.name}", taken by ${next.role}.`,
+      `Step "${step.name}" is not next: ` +
+        `${index < progress.done ? 'it is already done' : 'earlier steps are not done'}. ` +
+        `The next step is "${next.name}", taken by ${next.role}.`,
     )
   }
   const done = index + 1
@@ -160,7 +166,9 @@ export function abortPlan(progress: RenewalProgress): Effect[] {
   const done = definition.steps.slice(0, progress.done)
   if (done.some((s) => s.name === definition.pointOfNoReturn)) {
     throw new Errors.ABORT_REFUSED(
-      `The ${progress.procedure} renewal is past "${definition.pointOfNoReturn}": the receiver holds only its new key now, so restoring the old one would produce messages it cannot decrypt. Finish the remaining steps instead.`,
+      `The ${progress.procedure} renewal is past "${definition.pointOfNoReturn}": ` +
+        'the receiver holds only its new key now, so restoring the old one would produce messages it cannot decrypt. ' +
+        'Finish the remaining steps instead.',
     )
   }
   return done.reverse().map((s) => {

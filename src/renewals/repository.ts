@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely'
 import type { Role } from '../auth/tokens.js'
 import type { ReceiverCertificate } from '../cms/certificate.js'
-import { storedCertificate } from '../keystore/certificates.js'
+import { storedCertificate } from '../store/receiver-certificates.js'
 import type { Database, Executor } from '../store/schema.js'
 import type { Procedure, RenewalState, StepName } from './procedures.js'
 

@@ -1,21 +1,22 @@
 import type { Kysely } from 'kysely'
 import { randomUUID } from 'node:crypto'
-import { recordAudit, type Actor } from '../audit/audit.js'
+import { recordAudit, recordMutation, type Actor, type MutationContext } from '../audit/audit.js'
 import type { Role } from '../auth/tokens.js'
 import type { ReceiverCertificate } from '../cms/certificate.js'
-import { deleteCertificate, storeCertificate, type MutationContext } from '../keystore/mutations.js'
-import { loadCertificates, storedCertificate } from '../keystore/certificates.js'
-import { keystoreRepository } from '../keystore/repository.js'
-import { validateUpload } from '../keystore/service.js'
+import { validateCertificateUpload } from '../cms/pem.js'
+import { encryptorAliasUsers } from '../encryptors/alias-users.js'
 import { saveEncryptor, setEncryptorPause } from '../encryptors/mutations.js'
 import { prepareRecipients } from '../encryptors/recipients.js'
 import { encryptorRepository } from '../encryptors/repository.js'
 import { describeEncryptor, findEncryptor } from '../encryptors/service.js'
 import { Errors } from '../errors.js'
+import { deleteCertificate, storeCertificate } from '../keystore/mutations.js'
+import { keystoreRepository } from '../keystore/repository.js'
+import { renewalOfEncryptor, renewalOwningAlias } from '../store/active-renewals.js'
 import type { ChangeFeed } from '../store/changes.js'
+import { loadCertificates, storedCertificate } from '../store/receiver-certificates.js'
 import type { Database, Executor } from '../store/schema.js'
 import { transact } from '../store/transact.js'
-import { renewalOfEncryptor, renewalOwningAlias } from './guard.js'
 import { abortPlan, nextStep, PROCEDURE, type Effect, type Procedure, type RenewalState } from './procedures.js'
 import { newCertificateOf, renewalRepository, type Renewal } from './repository.js'
 
@@ -75,7 +76,7 @@ export class RenewalService {
     if (input.downtime && Date.parse(input.downtime.start) >= Date.parse(input.downtime.end)) {
       throw new Errors.RENEWAL_INVALID('The downtime window must end after it starts.')
     }
-    const certificate = validateUpload(input.certificate)
+    const certificate = validateCertificateUpload(input.certificate)
 
     const renewal = await transact(this.db, this.changes, async (ctx) => {
       const { tx } = ctx
@@ -97,13 +98,15 @@ export class RenewalService {
       if (input.procedure === 'prepared-alias') {
         if (!encryptor.receiverAliases.includes(newAlias!))
           throw precondition(
-            `Encryptor "${encryptor.id}" does not list the prepared alias "${newAlias}"; add it (missingAlias "skip") or use the add-alias procedure.`,
+            `Encryptor "${encryptor.id}" does not list the prepared alias "${newAlias}"; ` +
+              'add it (missingAlias "skip") or use the add-alias procedure.',
           )
         if (await keystoreRepository.find(tx, newAlias!))
           throw precondition(`The prepared alias "${newAlias}" already has a certificate; the slot must be empty.`)
         if (encryptor.missingAlias !== 'skip')
           throw precondition(
-            `Encryptor "${encryptor.id}" has missingAlias "${encryptor.missingAlias}"; a prepared empty slot needs "skip".`,
+            `Encryptor "${encryptor.id}" has missingAlias "${encryptor.missingAlias}"; ` +
+              'a prepared empty slot needs "skip".',
           )
       }
       const busy =
@@ -112,14 +115,17 @@ export class RenewalService {
         (newAlias ? await renewalOwningAlias(tx, newAlias) : undefined)
       if (busy)
         throw new Errors.RENEWAL_IN_PROGRESS(
-          `Renewal ${busy.id} (${busy.procedure} of encryptor "${busy.encryptor_id}") is still active for this encryptor or alias; finish or abort it first.`,
+          `Renewal ${busy.id} (${busy.procedure} of encryptor "${busy.encryptor_id}") ` +
+            'is still active for this encryptor or alias; finish or abort it first.',
         )
       const old = storedCertificate(current)
       if (old.sha256Fingerprint === certificate.sha256Fingerprint)
         throw new Errors.RENEWAL_INVALID(`The new certificate is the one already under "${currentAlias}".`)
       if (certificate.notAfter < old.notAfter) {
         throw new Errors.RENEWAL_INVALID(
-          `The new certificate expires (${certificate.notAfter.toISOString()}) before the current one (${old.notAfter.toISOString()}); a renewal must not shorten the receiver's validity.`,
+          `The new certificate expires (${certificate.notAfter.toISOString()}) ` +
+            `before the current one (${old.notAfter.toISOString()}); ` +
+            "a renewal must not shorten the receiver's validity.",
         )
       }
       // The encryptor must be able to use the new certificate (e.g. it needs a subject key identifier).
@@ -204,18 +210,10 @@ export class RenewalService {
         ],
       }
       if (advanced.state === 'completed') await this.checkNothingExpiresSooner(ctx.tx, advanced)
-      if (!(await renewalRepository.advance(ctx.tx, advanced, renewal.done))) {
-        throw new Errors.STEP_OUT_OF_ORDER(
-          `Another request took a step of renewal ${id} at the same time; read its state and retry.`,
-        )
-      }
-      await recordAudit(ctx.tx, actor, {
-        action: 'renewal.step',
-        target: `renewals/${id}`,
-        renewalId: id,
-        comment,
-        before: { done: renewal.done, state: renewal.state },
-        after: { step: transition.step.name, done: advanced.done, state: advanced.state },
+      await this.recordProgress(mutation, renewal, advanced, 'renewal.step', {
+        step: transition.step.name,
+        done: advanced.done,
+        state: advanced.state,
       })
       return false
     })
@@ -230,21 +228,36 @@ export class RenewalService {
       const mutation: MutationContext = { ...ctx, actor, renewalId: id, comment }
       for (const effect of effects) await this.apply(mutation, renewal, effect)
       const aborted: Renewal = { ...renewal, state: 'aborted', updatedAt: new Date().toISOString() }
-      if (!(await renewalRepository.advance(ctx.tx, aborted, renewal.done))) {
-        throw new Errors.STEP_OUT_OF_ORDER(
-          `Another request took a step of renewal ${id} at the same time; read its state and retry.`,
-        )
-      }
-      await recordAudit(ctx.tx, actor, {
-        action: 'renewal.abort',
-        target: `renewals/${id}`,
-        renewalId: id,
-        comment,
-        before: { done: renewal.done, state: renewal.state },
-        after: { state: 'aborted', undone: effects.map((e) => e.kind) },
+      await this.recordProgress(mutation, renewal, aborted, 'renewal.abort', {
+        state: 'aborted',
+        undone: effects.map((e) => e.kind),
       })
     })
     return this.get(id)
+  }
+
+  /**
+   * Records the renewal's new state only if nobody else did since it was read (compare-and-set on the
+   * steps done: of two requests taking the same step, exactly one wins), with its audit record.
+   */
+  private async recordProgress(
+    ctx: MutationContext,
+    before: Renewal,
+    after: Renewal,
+    action: 'renewal.step' | 'renewal.abort',
+    audited: Record<string, unknown>,
+  ): Promise<void> {
+    if (!(await renewalRepository.advance(ctx.tx, after, before.done))) {
+      throw new Errors.STEP_OUT_OF_ORDER(
+        `Another request took a step of renewal ${before.id} at the same time; read its state and retry.`,
+      )
+    }
+    await recordMutation(ctx, {
+      action,
+      target: `renewals/${before.id}`,
+      before: { done: before.done, state: before.state },
+      after: audited,
+    })
   }
 
   /** Carries out one effect with the same mutations the keystore and encryptor endpoints use. */
@@ -253,10 +266,10 @@ export class RenewalService {
     switch (effect.kind) {
       case 'replace-certificate':
       case 'store-certificate':
-        await storeCertificate(ctx, alias(effect.alias), newCertificateOf(renewal))
+        await storeCertificate(ctx, encryptorAliasUsers, alias(effect.alias), newCertificateOf(renewal))
         return
       case 'delete-certificate':
-        await deleteCertificate(ctx, alias(effect.alias))
+        await deleteCertificate(ctx, encryptorAliasUsers, alias(effect.alias))
         return
       case 'append-alias':
       case 'remove-alias': {
@@ -299,7 +312,8 @@ export class RenewalService {
     for (const [alias, cert] of await loadCertificates(tx, aliases)) {
       if (cert.notAfter < newCertificate.notAfter) {
         throw new Errors.RENEWAL_PRECONDITION(
-          `Alias "${alias}" is still in use with a certificate that expires before the new one; the renewal cannot complete.`,
+          `Alias "${alias}" is still in use with a certificate that expires before the new one; ` +
+            'the renewal cannot complete.',
         )
       }
     }

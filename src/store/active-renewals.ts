@@ -1,5 +1,11 @@
 import { Errors } from '../errors.js'
-import type { Executor } from '../store/schema.js'
+import type { Executor } from './schema.js'
+
+/*
+ * Which aliases and encryptors an active renewal owns: queries over the renewals table that the
+ * keystore and encryptor writes consult before they change anything. They sit in the store, below
+ * both, so that neither imports the renewals folder (which sits above them and drives their writes).
+ */
 
 /** The active renewal that owns `alias` (as current or new alias), if any. */
 export async function renewalOwningAlias(db: Executor, alias: string) {
@@ -29,7 +35,9 @@ export async function refuseAliasOwnedByRenewal(db: Executor, alias: string): Pr
   const renewal = await renewalOwningAlias(db, alias)
   if (renewal) {
     throw new Errors.RENEWAL_IN_PROGRESS(
-      `Alias "${alias}" belongs to the active renewal ${renewal.id} (${renewal.procedure} of encryptor "${renewal.encryptor_id}"). Take the renewal's steps, or abort it, instead of changing the alias directly.`,
+      `Alias "${alias}" belongs to the active renewal ${renewal.id} ` +
+        `(${renewal.procedure} of encryptor "${renewal.encryptor_id}"). ` +
+        "Take the renewal's steps, or abort it, instead of changing the alias directly.",
     )
   }
 }
@@ -45,7 +53,9 @@ export async function refuseEncryptorChangeDuringRenewal(
   const owned = [renewal.current_alias, renewal.new_alias].filter((a): a is string => a !== null)
   if (touchedAliases === 'all' || touchedAliases.some((a) => owned.includes(a))) {
     throw new Errors.RENEWAL_IN_PROGRESS(
-      `Encryptor "${encryptorId}" is being renewed by ${renewal.id} (${renewal.procedure}), which owns alias${owned.length > 1 ? 'es' : ''} ${owned.map((a) => `"${a}"`).join(' and ')}. Take the renewal's steps, or abort it, instead of changing them directly.`,
+      `Encryptor "${encryptorId}" is being renewed by ${renewal.id} (${renewal.procedure}), which owns ` +
+        `alias${owned.length > 1 ? 'es' : ''} ${owned.map((a) => `"${a}"`).join(' and ')}. ` +
+        "Take the renewal's steps, or abort it, instead of changing them directly.",
     )
   }
 }

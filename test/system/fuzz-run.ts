@@ -1,16 +1,17 @@
 /**
  * `npm run fuzz`: the long property-based run (fast-check). FUZZ_UPLOADS (10,000) fuzzed certificate
  * uploads must never answer 5xx; FUZZ_ENCRYPTS (1,000) random option combinations and payloads must
- * each decrypt in OpenSSL. FUZZ_SEED replays a run. The test suite runs a seeded slice of this.
+ * each decrypt in OpenSSL. FUZZ_SEED replays a run. The test suite runs a seeded slice of this
+ * (fuzz.test.ts beside it). Test tooling, so it lives in test/: scripts/ import no test helpers.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createApp } from '../src/app.js'
-import { testConfig, testTokens } from '../test/helpers/app.js'
-import { encryptProperty, uploadProperty } from '../test/helpers/fuzz.js'
-import { issueCertificate } from '../test/helpers/pki.js'
-import { putCertificate } from '../test/helpers/requests.js'
+import { createApp } from '../../src/app.js'
+import { testConfig, testTokens } from '../helpers/app.js'
+import { encryptProperty, uploadProperty } from '../helpers/fuzz.js'
+import { issueCertificate } from '../helpers/pki.js'
+import { putCertificate } from '../helpers/requests.js'
 
 const uploads = Number(process.env.FUZZ_UPLOADS ?? 10_000)
 const encrypts = Number(process.env.FUZZ_ENCRYPTS ?? 1_000)
@@ -23,7 +24,8 @@ try {
   const valid = await issueCertificate('fuzz-valid')
   failures = await uploadProperty(app, valid.der, uploads, seed).catch((e: Error) => [e.message.split('\n')[0]!])
   console.log(
-    `uploads: ${uploads} cases, seed ${seed}, ${failures.length} failures, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `uploads: ${uploads} cases, seed ${seed}, ${failures.length} failures, ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s`,
   )
   const receivers = {
     rsa: await issueCertificate('fuzz-rsa'),
@@ -35,7 +37,8 @@ try {
     e.message.split('\n')[0]!,
   ])
   console.log(
-    `encrypts: ${encrypts} cases, seed ${seed}, ${encryptFailures.length} failures, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `encrypts: ${encrypts} cases, seed ${seed}, ${encryptFailures.length} failures, ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s`,
   )
   failures.push(...encryptFailures)
 } finally {
