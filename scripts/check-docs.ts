@@ -8,8 +8,7 @@ import { promisify } from 'node:util'
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createApp } from '../src/app.js'
-import { testConfig, testTokens } from '../test/helpers/app.js'
+import { withDefaultApp } from '../src/openapi/generate.js'
 
 // Asynchronous: the service answering Chromium runs in this very process.
 const run = promisify(execFile)
@@ -18,10 +17,8 @@ if (!existsSync(CHROMIUM)) {
   console.error(`No Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM).`)
   process.exit(1)
 }
+// The browser profile; the app has its own throwaway data directory (withDefaultApp).
 const dir = mkdtempSync(join(tmpdir(), 'cms-docs-'))
-const app = await createApp(testConfig({ DATA_DIR: dir }), { tokens: testTokens(), logger: false })
-await app.listen({ host: '127.0.0.1', port: 0 })
-const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/docs/`
 const flags = [
   '--headless',
   '--no-sandbox',
@@ -35,20 +32,24 @@ const flags = [
   '--virtual-time-budget=10000',
 ]
 try {
-  const screenshot = join(process.cwd(), 'docs', 'swagger-ui.png')
-  await run(CHROMIUM, [...flags, '--window-size=1280,2600', `--screenshot=${screenshot}`, url], { timeout: 60_000 })
-  // The rendered DOM, to check that Swagger UI listed the operations (not just an empty shell).
-  const { stdout: dom } = await run(CHROMIUM, [...flags, '--dump-dom', url], { timeout: 60_000, maxBuffer: 64 << 20 })
-  const operations = (dom.match(/class="opblock-summary-path"/g) ?? []).length
-  const expected = Object.values((app.swagger() as { paths: Record<string, object> }).paths).reduce(
-    (n, ops) => n + Object.keys(ops).length,
-    0,
-  )
-  console.log(
-    `/docs lists ${operations} of ${expected} operations; screenshot ${screenshot} (${statSync(screenshot).size} bytes)`,
-  )
-  if (operations !== expected) process.exitCode = 1
+  await withDefaultApp(async (app) => {
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/docs/`
+    const screenshot = join(process.cwd(), 'docs', 'swagger-ui.png')
+    await run(CHROMIUM, [...flags, '--window-size=1280,2600', `--screenshot=${screenshot}`, url], { timeout: 60_000 })
+    // The rendered DOM, to check that Swagger UI listed the operations (not just an empty shell).
+    const dump = await run(CHROMIUM, [...flags, '--dump-dom', url], { timeout: 60_000, maxBuffer: 64 << 20 })
+    const operations = (dump.stdout.match(/class="opblock-summary-path"/g) ?? []).length
+    const expected = Object.values((app.swagger() as { paths: Record<string, object> }).paths).reduce(
+      (n, ops) => n + Object.keys(ops).length,
+      0,
+    )
+    console.log(
+      `/docs lists ${operations} of ${expected} operations; ` +
+        `screenshot ${screenshot} (${statSync(screenshot).size} bytes)`,
+    )
+    if (operations !== expected) process.exitCode = 1
+  })
 } finally {
-  await app.close()
   rmSync(dir, { recursive: true, force: true })
 }

@@ -1,8 +1,8 @@
 /**
- * Writes openapi.yaml from the route schemas: `npm run openapi`. test/openapi.test.ts fails when
- * the committed file differs from what the code describes.
+ * Writes openapi.yaml from the route schemas: `npm run openapi`. test/openapi/document.test.ts fails
+ * when the committed file differs from what the code describes.
  */
 import { writeFileSync } from 'node:fs'
-import { generateOpenApi } from '../test/helpers/openapi.js'
+import { generateOpenApi } from '../src/openapi/generate.js'
 
 writeFileSync(new URL('../openapi.yaml', import.meta.url), await generateOpenApi())

@@ -1,4 +1,4 @@
-import Ajv from 'ajv'
+import Ajv, { type AnySchema } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
@@ -65,14 +65,17 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
     logController: new OneLinePerRequest(),
     genReqId: () => randomUUID(),
     clientErrorHandler,
+    schemaController: { compilersFactory: { buildValidator: buildStrictValidator } },
   }
 }
 
 /**
  * Ajv for bodies never coerces types or drops unknown properties: a wrong type or an unknown field
- * is a 400, not a silent fix. Query strings and params are text, so they are coerced.
+ * is a 400, not a silent fix. Query strings and params are text, so they are coerced. Installed as
+ * the schema controller's validator builder (not with setValidatorCompiler, which a plugin context
+ * that adds its own shared schemas would silently replace with Fastify's default Ajv).
  */
-function strictValidators(fastify: FastifyInstance) {
+function buildStrictValidator(externalSchemas: Record<string, unknown>) {
   const make = (coerceTypes: boolean | 'array') => {
     const ajv = new Ajv.default({
       coerceTypes,
@@ -82,16 +85,32 @@ function strictValidators(fastify: FastifyInstance) {
       strict: false,
     })
     addFormats.default(ajv)
+    for (const schema of Object.values(externalSchemas)) ajv.addSchema(schema as object)
     return ajv
   }
   const body = make(false)
   const text = make('array')
-  fastify.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema))
+  return ({ schema, httpPart }: { schema: AnySchema; httpPart?: string }) =>
+    (httpPart === 'body' ? body : text).compile(schema)
+}
+
+/**
+ * An empty body sent with `Content-Type: application/json` (what many clients do for "no body") is
+ * no body: a route whose body is optional accepts it, and one that needs a body answers
+ * CMS_EMPTY_BODY, as it does when the body is left out.
+ */
+function emptyJsonIsNoBody(fastify: FastifyInstance) {
+  const parseJson = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined)
+    parseJson(request, body as string, done)
+  })
 }
 
 /** The whole service as one plugin, built the same way by the server and by tests. */
 export default async function app(fastify: FastifyInstance, opts: AppOptions) {
-  strictValidators(fastify)
+  emptyJsonIsNoBody(fastify)
   fastify.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
@@ -142,7 +161,8 @@ export async function createApp(
   if (tokens.bootstrapFile) {
     fastify.log.warn(
       { path: tokens.bootstrapFile },
-      'new store: one token per role written to this file (mode 0600); read it once, store the tokens safely, then delete the file',
+      'new store: one token per role written to this file (mode 0600); ' +
+        'read it once, store the tokens safely, then delete the file',
     )
   }
   return fastify

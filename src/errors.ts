@@ -47,7 +47,8 @@ export const Errors = {
   PRIVATE_KEY_IN_BODY: problem(
     'CMS_PRIVATE_KEY_IN_BODY',
     400,
-    'The body contains private key material. Send only the receiver certificate; never send a private key to this service.',
+    'The body contains private key material. ' +
+      'Send only the receiver certificate; never send a private key to this service.',
   ),
   KEY_ALGORITHM_UNSUPPORTED: problem('CMS_KEY_ALGORITHM_UNSUPPORTED', 422, '%s'),
   KEY_TOO_WEAK: problem('CMS_KEY_TOO_WEAK', 422, '%s'),
@@ -63,7 +64,8 @@ export const Errors = {
   LAST_ALIAS: problem(
     'CMS_LAST_ALIAS',
     409,
-    'Alias "%s" is the last receiver of encryptor "%s"; an encryptor needs at least one. Add the new alias first, or delete the encryptor.',
+    'Alias "%s" is the last receiver of encryptor "%s"; an encryptor needs at least one. ' +
+      'Add the new alias first, or delete the encryptor.',
   ),
   SUBJECT_KEY_IDENTIFIER_MISSING: problem('CMS_SUBJECT_KEY_IDENTIFIER_MISSING', 409, '%s'),
 
@@ -98,3 +100,12 @@ export const Errors = {
   RATE_LIMITED: problem('CMS_RATE_LIMITED', 429, 'Too many requests for this token; retry in %s.'),
   INTERNAL: problem('CMS_INTERNAL', 500, 'Internal error.'),
 } as const
+
+/** One entry of the catalogue: routes list the entries they may answer with (route config `errors`). */
+export type CatalogueError = FastifyErrorConstructor
+
+/** The code and status of a catalogue entry (read from an instance: the constructor does not carry them). */
+export function codeAndStatus(entry: CatalogueError): { code: string; status: number } {
+  const error = new entry()
+  return { code: error.code, status: error.statusCode ?? 500 }
+}

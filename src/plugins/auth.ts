@@ -1,12 +1,19 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyContextConfig, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import type { Actor } from '../audit/audit.js'
 import fp from 'fastify-plugin'
-import type { Principal, Role, TokenRegistry } from '../auth/tokens.js'
+import { ROLES, type Principal, type Role, type TokenRegistry } from '../auth/tokens.js'
 import { Errors } from '../errors.js'
+import { declareErrors } from './errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Roles allowed on the route; a route without `roles` is public (health). */
+    /**
+     * Whether a route needs a token is decided here and nowhere else: every route declares either
+     * `public: true` or the `roles` allowed on it, or it fails to register. The auth check, the
+     * OpenAPI `security` field and the rate-limit exemption all read it.
+     */
+    public?: true
+    /** Roles allowed on the route. */
     roles?: readonly Role[]
   }
   interface FastifyRequest {
@@ -16,10 +23,43 @@ declare module 'fastify' {
   }
 }
 
+export const isPublic = (config: FastifyContextConfig | undefined) => config?.public === true
+
 /** The actor of an authenticated request (routes with `roles` always have one). */
 export function actorOf(request: FastifyRequest): Actor {
   if (!request.actor) throw new Error('actorOf() on a route without roles')
   return request.actor
+}
+
+const PUBLIC_CONTEXT = Symbol('public context')
+
+/**
+ * Registers a third-party plugin whose routes cannot carry our route config (Swagger UI) with every
+ * route it adds public: the only way a route becomes public without declaring it itself.
+ */
+export async function registerPublic(fastify: FastifyInstance, register: (scope: FastifyInstance) => Promise<void>) {
+  await fastify.register(async (scope) => {
+    scope.decorate(PUBLIC_CONTEXT, true)
+    await register(scope)
+  })
+}
+
+/** Secure default: a route says who may call it, or the app does not start. */
+function checkPublicity(this: FastifyInstance, route: RouteOptions) {
+  if ((this as unknown as Record<symbol, unknown>)[PUBLIC_CONTEXT] === true)
+    route.config = { ...route.config, public: true }
+  const publicRoute = isPublic(route.config)
+  const roles = route.config?.roles
+  if (publicRoute === (roles !== undefined)) {
+    throw new Error(
+      `${String(route.method)} ${route.url}: declare exactly one of config.public (true) or config.roles (non-empty)`,
+    )
+  }
+  if (roles !== undefined && roles.length === 0) throw new Error(`${String(route.method)} ${route.url}: empty roles`)
+  if (publicRoute) return
+  declareErrors(route, Errors.UNAUTHENTICATED)
+  // A token always holds one of ROLES: a route open to all of them cannot answer 403.
+  if (ROLES.some((r) => !roles!.includes(r))) declareErrors(route, Errors.FORBIDDEN)
 }
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/
@@ -32,9 +72,12 @@ export default fp(
   async function auth(fastify: FastifyInstance, opts: { tokens: TokenRegistry }) {
     fastify.decorateRequest('principal', undefined)
     fastify.decorateRequest('actor', undefined)
+    fastify.addHook('onRoute', checkPublicity)
     fastify.addHook('onRequest', async (request) => {
-      const roles = request.routeOptions.config.roles
-      if (!roles) return
+      const { config } = request.routeOptions
+      // An unknown URL is answered 404 whoever asks: there is nothing to protect.
+      if (request.is404 || isPublic(config)) return
+      const roles = config.roles ?? []
       const match = BEARER.exec(request.headers.authorization ?? '')
       if (!match) throw new Errors.UNAUTHENTICATED('Send a bearer token: "Authorization: Bearer <token>".')
       const principal = opts.tokens.authenticate(match[1]!)
@@ -43,11 +86,12 @@ export default fp(
       const role = principal.roles.find((r) => roles.includes(r))
       if (!role) {
         throw new Errors.FORBIDDEN(
-          `This operation needs the role ${roles.join(' or ')}; the token "${principal.name}" has ${principal.roles.join(', ')}.`,
+          `This operation needs the role ${roles.join(' or ')}; ` +
+            `the token "${principal.name}" has ${principal.roles.join(', ')}.`,
         )
       }
       request.actor = { name: principal.name, role }
     })
   },
-  { name: 'auth' },
+  { name: 'auth', dependencies: ['errors'] },
 )

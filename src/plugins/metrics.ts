@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { ROLES } from '../auth/tokens.js'
-import { DAY_MS } from '../keystore/service.js'
+import { daysUntilExpiry } from '../cms/validity.js'
 import { pendingStep } from '../renewals/procedures.js'
 
 declare module 'fastify' {
@@ -87,8 +87,7 @@ export default fp(
       registers: [m.registry],
       async collect() {
         this.reset()
-        for (const e of await fastify.keystore.list())
-          this.set({ alias: e.alias }, Math.floor((e.certificate.notAfter.getTime() - Date.now()) / DAY_MS))
+        for (const e of await fastify.keystore.list()) this.set({ alias: e.alias }, daysUntilExpiry(e.certificate))
       },
     })
     new Gauge({
@@ -128,12 +127,18 @@ export default fp(
     fastify.get(
       '/metrics',
       {
-        config: opts.requireToken ? { roles: ROLES } : {},
+        // Public unless METRICS_REQUIRE_TOKEN: the document says what the wire does for this config.
+        config: opts.requireToken ? { roles: ROLES } : { public: true },
         schema: {
           tags: ['ops'],
           summary: 'Prometheus metrics',
           description: 'Text exposition format. Needs a bearer token of any role when METRICS_REQUIRE_TOKEN is set.',
-          response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4.' } },
+          response: {
+            200: {
+              description: 'Prometheus text format 0.0.4.',
+              content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
+            },
+          },
         },
       },
       async (_request, reply) => reply.type(m.registry.contentType).send(await m.registry.metrics()),

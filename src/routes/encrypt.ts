@@ -7,7 +7,7 @@ import { createOutputEncoder, encodedLength, encodeWhole, mediaType, OUTPUT_ENCO
 import type { EncryptorPause } from '../encryptors/encryptor.js'
 import { Errors } from '../errors.js'
 import { hasPayload, readExactly } from './payload.js'
-import { EncryptorId, problemResponses } from './schemas.js'
+import { binaryBody, EncryptorId, textBody } from './schemas.js'
 
 /**
  * Payloads up to this size are read whole and encrypted in one call: the fastest path for the many
@@ -44,12 +44,29 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
   fastify.post(
     '/encryptors/:id/encrypt',
     {
-      config: { roles: ['integration-flow'] },
+      config: {
+        roles: ['integration-flow'],
+        errors: [
+          Errors.ENCRYPTOR_NOT_FOUND,
+          Errors.ENCRYPTOR_PAUSED,
+          Errors.NOT_READY,
+          Errors.NO_RECIPIENT,
+          Errors.EMPTY_BODY,
+          Errors.PAYLOAD_TOO_LARGE,
+          Errors.PAYLOAD_LENGTH_MISMATCH,
+          Errors.REQUEST_ABORTED,
+          Errors.UNSUPPORTED_MEDIA_TYPE,
+        ],
+        // The payload is never parsed, so no schema validates it.
+        documentedBody: { '*/*': binaryBody('The payload: raw bytes of any media type.') },
+      },
       schema: {
         tags: ['encrypt'],
         summary: 'Encrypt a payload as CMS EnvelopedData (AuthEnvelopedData for GCM)',
         description:
-          'The body is the payload, raw bytes of any media type. With a Content-Length the output is DER (or its base64/PEM); a chunked body gets BER with indefinite lengths. X-Cms-Recipients lists the aliases encrypted for, in RecipientInfo order.',
+          'The body is the payload, raw bytes of any media type. With a Content-Length the output is DER ' +
+          '(or its base64/PEM); a chunked body gets BER with indefinite lengths. X-Cms-Recipients lists the ' +
+          'aliases encrypted for, in RecipientInfo order.',
         params: Type.Object({ id: EncryptorId }),
         querystring: Type.Object({
           encoding: Type.Optional(
@@ -58,11 +75,20 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
         }),
         response: {
           // Sent as bytes (a Buffer or a stream), never serialized as JSON.
-          200: Type.Unsafe<Buffer | Readable>({
-            description:
-              'The CMS ContentInfo: application/pkcs7-mime (DER/BER), text/plain (base64) or application/x-pem-file (PEM).',
-          }),
-          ...problemResponses(400, 401, 403, 404, 409, 413, 503),
+          200: {
+            description: 'The CMS ContentInfo (EnvelopedData, or AuthEnvelopedData for GCM).',
+            headers: {
+              'x-cms-recipients': {
+                type: 'string',
+                description: 'Aliases encrypted for, comma-separated, in RecipientInfo order.',
+              },
+            },
+            content: {
+              'application/pkcs7-mime': binaryBody('DER (known length) or BER (chunked input).'),
+              'text/plain': textBody('base64 of the DER/BER, one line.'),
+              'application/x-pem-file': textBody('PEM, -----BEGIN CMS-----.'),
+            },
+          },
         },
       },
     },
@@ -119,7 +145,8 @@ function pausedError(id: string, pause: EncryptorPause) {
     : Math.max(1, Math.ceil((until - Date.now()) / 1000))
   return Object.assign(
     new Errors.ENCRYPTOR_PAUSED(
-      `Encryptor "${id}" is paused for a receiver key exchange (renewal ${pause.renewalId}); nothing is encrypted for a key the receiver may no longer hold. Retry later.`,
+      `Encryptor "${id}" is paused for a receiver key exchange (renewal ${pause.renewalId}); ` +
+        'nothing is encrypted for a key the receiver may no longer hold. Retry later.',
     ),
     { retryAfter },
   )

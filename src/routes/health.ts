@@ -2,16 +2,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Errors } from '../errors.js'
 import { isReachable } from '../store/database.js'
-import { problemResponses } from './schemas.js'
 
-const Status = Type.Object({ status: Type.String({ description: '"ok" or "ready".' }) })
+const Status = (description: string) =>
+  Type.Object({ status: Type.String({ description: '"ok" or "ready".' }) }, { description })
 
 /** Liveness and readiness for orchestrators; no authentication. */
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/health/live',
     {
-      schema: { tags: ['health'], summary: 'The process is up', response: { 200: Status } },
+      config: { public: true },
+      schema: { tags: ['health'], summary: 'The process is up', response: { 200: Status('Alive.') } },
     },
     async () => ({ status: 'ok' }),
   )
@@ -19,10 +20,11 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/health/ready',
     {
+      config: { public: true, errors: [Errors.NOT_READY] },
       schema: {
         tags: ['health'],
         summary: 'The store is reachable (and, on PostgreSQL, change notifications are flowing)',
-        response: { 200: Status, ...problemResponses(503) },
+        response: { 200: Status('Ready to serve.') },
       },
     },
     async () => {

@@ -1,4 +1,5 @@
-import { Type } from 'typebox'
+import { Type, type Static, type TSchema } from 'typebox'
+import { Errors } from '../errors.js'
 
 /** Aliases and encryptor ids: 1–250 of [A-Za-z0-9._-], starting with a letter or digit (so never "." or ".."). */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,249}$'
@@ -8,7 +9,8 @@ export const Alias = Type.String({
   minLength: 1,
   maxLength: 250,
   description:
-    'Keystore alias: 1–250 characters of A–Z, a–z, 0–9, ".", "_", "-", starting with a letter or digit. Case-sensitive.',
+    'Keystore alias: 1–250 characters of A–Z, a–z, 0–9, ".", "_", "-", starting with a letter or digit. ' +
+    'Case-sensitive.',
 })
 
 export const EncryptorId = Type.String({
@@ -19,28 +21,6 @@ export const EncryptorId = Type.String({
     'Encryptor id: 1–250 characters of A–Z, a–z, 0–9, ".", "_", "-", starting with a letter or digit. Case-sensitive.',
 })
 
-export const ProblemSchema = Type.Object(
-  {
-    type: Type.String({ description: 'URI naming the kind of problem.' }),
-    title: Type.String({ description: 'Short summary of the HTTP status.' }),
-    status: Type.Integer({ description: 'HTTP status code.' }),
-    detail: Type.String({ description: 'What went wrong, for a person.' }),
-    code: Type.String({ description: 'Stable machine-readable error code, e.g. CMS_ALIAS_NOT_FOUND.' }),
-    instance: Type.String({ description: 'Path of the request.' }),
-    requestId: Type.String({ description: 'Request id, also in the logs.' }),
-    errors: Type.Optional(
-      Type.Array(
-        Type.Object({
-          path: Type.String({ description: 'JSON pointer of the invalid value.' }),
-          message: Type.String({ description: 'What is wrong with it.' }),
-        }),
-        { description: 'Schema violations, for validation errors.' },
-      ),
-    ),
-  },
-  { description: 'RFC 9457 problem details (application/problem+json).' },
-)
-
 export const ConditionalHeaders = Type.Object({
   'if-match': Type.Optional(
     Type.String({ description: 'Only apply when the resource is at this version (ETag); 412 otherwise.' }),
@@ -48,4 +28,30 @@ export const ConditionalHeaders = Type.Object({
   'if-none-match': Type.Optional(Type.String({ description: '"*": only create, 412 when the resource exists.' })),
 })
 
-export const problemResponses = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ProblemSchema]))
+/**
+ * A reference to a shared schema (registered with fastify.addSchema under its $id): one copy in the
+ * OpenAPI components, and the handler's return type still checked against it.
+ */
+export function ref<T extends TSchema>(schema: T, description?: string) {
+  const id = (schema as { $id?: unknown }).$id
+  if (typeof id !== 'string') throw new Error('ref(): the schema has no $id')
+  return Type.Unsafe<Static<T>>({ $ref: `${id}#`, ...(description ? { description } : {}) })
+}
+
+/** What an uploaded certificate can be refused for: the keystore upload and a renewal's new certificate. */
+export const CERTIFICATE_ERRORS = [
+  Errors.EMPTY_BODY,
+  Errors.CERTIFICATE_MALFORMED,
+  Errors.CERTIFICATE_COUNT,
+  Errors.PRIVATE_KEY_IN_BODY,
+  Errors.KEY_ALGORITHM_UNSUPPORTED,
+  Errors.KEY_TOO_WEAK,
+  Errors.KEY_USAGE_FORBIDS_ENCRYPTION,
+  Errors.CERTIFICATE_EXPIRED,
+]
+
+/** Text and binary bodies that are not JSON, as OpenAPI 3.1 describes them. */
+export const textBody = (description: string) => ({ schema: { type: 'string', description } })
+export const binaryBody = (description: string) => ({
+  schema: { type: 'string', format: 'binary', description },
+})

@@ -1,27 +1,36 @@
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { registerPublic } from '../auth.js'
 
 /** The API contract: /openapi.yaml (the same document as the committed openapi.yaml) and Swagger UI at /docs. */
 export default fp(
   async function apiDocs(fastify: FastifyInstance) {
-    await fastify.register(swaggerUi, {
-      routePrefix: '/docs',
-      staticCSP: true,
-      uiConfig: { docExpansion: 'list', deepLinking: true },
+    // Swagger UI's routes cannot carry our route config; the whole UI is public, like the document.
+    await registerPublic(fastify, async (scope) => {
+      await scope.register(swaggerUi, {
+        routePrefix: '/docs',
+        staticCSP: true,
+        uiConfig: { docExpansion: 'list', deepLinking: true },
+      })
     })
     fastify.get(
       '/openapi.yaml',
       {
+        config: { public: true },
         schema: {
           tags: ['ops'],
           summary: 'This OpenAPI document',
-          security: [],
-          response: { 200: { type: 'string', description: 'OpenAPI 3.1, YAML.' } },
+          response: {
+            200: {
+              description: 'OpenAPI 3.1, YAML.',
+              content: { 'application/yaml': { schema: { type: 'string' } } },
+            },
+          },
         },
       },
       async (_request, reply) => reply.type('application/yaml').send(fastify.swagger({ yaml: true })),
     )
   },
-  { name: 'swagger-ui', dependencies: ['openapi'] },
+  { name: 'swagger-ui', dependencies: ['openapi', 'auth'] },
 )

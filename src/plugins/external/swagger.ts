@@ -1,101 +1,143 @@
 import swagger, { type SwaggerOptions } from '@fastify/swagger'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyContextConfig, FastifyInstance, FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
-import { CertificateJsonBody } from '../../routes/keystore/schemas.js'
+import { codeAndStatus } from '../../errors.js'
+import { isPublic } from '../auth.js'
+import { statusTitle } from '../errors.js'
 
-const binary = { type: 'string', format: 'binary' }
-
-/**
- * Bodies the route schemas cannot describe (Fastify would validate them): the raw payload of an
- * encrypt, and certificate uploads as PEM or DER besides JSON. Documentation only.
- */
-const DOCUMENTED_BODIES: Record<string, { body?: object; response200?: object }> = {
-  'POST /encryptors/{id}/encrypt': {
-    body: {
-      content: {
-        'application/octet-stream': { schema: { ...binary, description: 'The payload: raw bytes of any media type.' } },
-      },
-    },
-    response200: {
-      description: 'The CMS ContentInfo (EnvelopedData, or AuthEnvelopedData for GCM).',
-      headers: {
-        'x-cms-recipients': {
-          description: 'Aliases encrypted for, comma-separated, in RecipientInfo order.',
-          schema: { type: 'string' },
-        },
-      },
-      content: {
-        'application/pkcs7-mime': { schema: { ...binary, description: 'DER (known length) or BER (chunked input).' } },
-        'text/plain': { schema: { type: 'string', description: 'base64 of the DER/BER, one line.' } },
-        'application/x-pem-file': { schema: { type: 'string', description: 'PEM, -----BEGIN CMS-----.' } },
-      },
-    },
-  },
-  'PUT /keystore/entries/{alias}': {
-    body: {
-      content: {
-        'application/json': { schema: CertificateJsonBody },
-        'application/x-pem-file': { schema: { type: 'string', description: 'One certificate, PEM.' } },
-        'text/plain': { schema: { type: 'string', description: 'One certificate, PEM.' } },
-        'application/pkix-cert': { schema: { ...binary, description: 'One certificate, DER.' } },
-      },
-    },
-  },
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Request media types the route accepts but Fastify does not validate (raw payloads, PEM, DER):
+     * documented beside the ones `schema.body` validates. Documentation only.
+     */
+    documentedBody?: Record<string, { schema: object }>
+  }
 }
 
-export const swaggerOptions: SwaggerOptions = {
-  openapi: {
-    openapi: '3.1.0',
-    info: {
-      title: 'cms-encryptor',
-      version: '0.1.0',
-      description:
-        'Encrypts payloads as CMS/PKCS#7 EnvelopedData for one or several receivers; keeps the receiver keystore and encryptor configurations. Errors are RFC 9457 application/problem+json.',
+interface Operation {
+  requestBody?: { required?: boolean }
+  responses: Record<string, unknown>
+}
+
+/** OpenAPI paths name parameters `{id}`, Fastify `:id`. */
+const openapiPath = (url: string) => url.replace(/:(\w+)/g, '{$1}')
+
+type ProblemCodes = Map<number, string[]>
+
+/** The catalogue codes a route may answer with, by status: its own `errors` plus those the plugins add. */
+function problemCodes(config: FastifyContextConfig | undefined): ProblemCodes {
+  const byStatus: ProblemCodes = new Map()
+  for (const entry of config?.errors ?? []) {
+    const { code, status } = codeAndStatus(entry)
+    byStatus.set(status, [...new Set([...(byStatus.get(status) ?? []), code])].sort())
+  }
+  return byStatus
+}
+
+/** A problem response whose `code` is one of `codes`: what a client switches on. */
+const problemResponse = (status: number, codes: string[]) => ({
+  description: `${statusTitle(status)}: ${codes.join(', ')}.`,
+  content: {
+    'application/problem+json': {
+      schema: { $ref: '#/components/schemas/Problem', properties: { code: { enum: codes } } },
     },
-    components: {
-      securitySchemes: {
-        bearer: {
-          type: 'http',
-          scheme: 'bearer',
-          description: 'A token of role tenant-admin, integration-developer, integration-flow or monitor.',
+  },
+})
+
+/** Fastify validates an absent body as null: a body schema that accepts null makes the body optional. */
+const acceptsNull = (body: unknown) =>
+  ((body as { anyOf?: Array<{ type?: unknown }> } | undefined)?.anyOf ?? []).some((s) => s.type === 'null')
+
+/**
+ * The document follows the routes: shared schemas (fastify.addSchema) become `components.schemas`
+ * under their $id; each operation gets its problem responses, its `security` (none on a public
+ * route) and the body media types it declares.
+ */
+function swaggerOptions(): SwaggerOptions {
+  // Filled by `transform` (which sees the routes) for `transformObject` (which sees the operations).
+  const optionalBodies = new Set<string>()
+  const problems = new Map<string, ProblemCodes>()
+  return {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'cms-encryptor',
+        version: '0.1.0',
+        description:
+          'Encrypts payloads as CMS/PKCS#7 EnvelopedData for one or several receivers; keeps the receiver ' +
+          'keystore and encryptor configurations. Errors are RFC 9457 application/problem+json; each ' +
+          'response lists the `code`s it may carry.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A token of role tenant-admin, integration-developer, integration-flow or monitor.',
+          },
         },
       },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'keystore', description: 'Receiver certificates by alias.' },
+        { name: 'encryptors', description: 'Receivers and algorithms of an integration flow encrypt step.' },
+        { name: 'encrypt', description: 'Payload in, CMS out.' },
+        { name: 'renewals', description: 'Receiver key renewals as step-by-step workflows.' },
+        { name: 'audit', description: 'Who changed what, when.' },
+        { name: 'health', description: 'Liveness and readiness.' },
+        { name: 'ops', description: 'Metrics and this document.' },
+      ],
     },
-    security: [{ bearer: [] }],
-    tags: [
-      { name: 'keystore', description: 'Receiver certificates by alias.' },
-      { name: 'encryptors', description: 'Receivers and algorithms of an integration flow encrypt step.' },
-      { name: 'encrypt', description: 'Payload in, CMS out.' },
-      { name: 'renewals', description: 'Receiver key renewals as step-by-step workflows.' },
-      { name: 'audit', description: 'Who changed what, when.' },
-      { name: 'health', description: 'Liveness and readiness.' },
-      { name: 'ops', description: 'Metrics and this document.' },
-    ],
-  },
-  transform({ schema, url, route }) {
-    const extra = DOCUMENTED_BODIES[`${route.method} ${url.replace(/:(\w+)/g, '{$1}')}`]
-    return { schema: extra?.body && schema ? { ...schema, body: extra.body } : schema, url }
-  },
-  transformObject(documentObject) {
-    const doc = (documentObject as { openapiObject: Record<string, unknown> }).openapiObject as {
-      paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>
-      components: { schemas?: Record<string, unknown> }
-    }
-    for (const [key, extra] of Object.entries(DOCUMENTED_BODIES)) {
-      const [method, path] = key.split(' ') as [string, string]
-      const op = doc.paths[path]?.[method.toLowerCase()]
-      if (op && extra.response200) op.responses['200'] = extra.response200
-    }
-    for (const path of ['/health/live', '/health/ready', '/openapi.yaml'])
-      if (doc.paths[path]?.get) doc.paths[path]!.get!.security = []
-    return doc
-  },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+    transform({ schema, url, route }) {
+      if (!schema || schema.hide) return { schema, url }
+      const config = route.config
+      const documented = config?.documentedBody
+      const body = schema.body as { content?: object } | undefined
+      const operation = `${String(route.method).toLowerCase()} ${openapiPath(url)}`
+      if (acceptsNull(body)) optionalBodies.add(operation)
+      problems.set(operation, problemCodes(config))
+      const transformed: FastifySchema & Record<string, unknown> = {
+        ...schema,
+        ...(documented ? { body: { content: { ...body?.content, ...documented } } } : {}),
+        ...(isPublic(config) ? { security: [] } : {}),
+      }
+      return { schema: transformed, url }
+    },
+    transformObject(documentObject) {
+      const doc = (documentObject as { openapiObject: Record<string, unknown> }).openapiObject as {
+        paths: Record<string, Record<string, Operation>>
+        components: { responses?: Record<string, unknown> }
+      }
+      const shared: Record<string, unknown> = {}
+      for (const [path, operations] of Object.entries(doc.paths)) {
+        for (const [method, operation] of Object.entries(operations)) {
+          const key = `${method} ${path}`
+          if (optionalBodies.has(key) && operation.requestBody) operation.requestBody.required = false
+          for (const [status, codes] of [...(problems.get(key) ?? [])].sort(([a], [b]) => a - b)) {
+            // A status with one code is the same response everywhere: written once, referenced.
+            if (codes.length === 1) {
+              shared[codes[0]!] = problemResponse(status, codes)
+              operation.responses[status] = { $ref: `#/components/responses/${codes[0]}` }
+            } else {
+              operation.responses[status] = problemResponse(status, codes)
+            }
+          }
+        }
+      }
+      doc.components.responses = Object.fromEntries(Object.entries(shared).sort(([a], [b]) => a.localeCompare(b)))
+      return doc
+    },
+  }
 }
 
 /** OpenAPI 3.1 document built from the route schemas (`npm run openapi` writes openapi.yaml). */
 export default fp(
   async function openapi(fastify: FastifyInstance) {
-    await fastify.register(swagger, swaggerOptions)
+    await fastify.register(swagger, swaggerOptions())
   },
   { name: 'openapi' },
 )

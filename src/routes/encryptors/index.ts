@@ -1,15 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ROLES } from '../../auth/tokens.js'
+import { Errors } from '../../errors.js'
 import { actorOf } from '../../plugins/auth.js'
 import { etag } from '../../store/preconditions.js'
-import { Alias, ConditionalHeaders, EncryptorId, problemResponses } from '../schemas.js'
+import { Alias, ConditionalHeaders, EncryptorId, ref } from '../schemas.js'
 import { AliasBody, EncryptorBody, EncryptorSchema } from './schemas.js'
 
 const IdParams = Type.Object({ id: EncryptorId })
+const Encryptor = ref(EncryptorSchema)
+/** Every write proves the encryptor can still encrypt, and leaves a renewal's aliases alone. */
+const WRITE_ERRORS = [
+  Errors.PRECONDITION_FAILED,
+  Errors.RENEWAL_IN_PROGRESS,
+  Errors.NO_RECIPIENT,
+  Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+]
 
 /** Encryptor configurations. Writes are the integration developer's; any role may read. */
 const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.addSchema(EncryptorSchema)
+
   fastify.get(
     '/encryptors',
     {
@@ -18,8 +29,10 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         tags: ['encryptors'],
         summary: 'List encryptors',
         response: {
-          200: Type.Object({ encryptors: Type.Array(EncryptorSchema, { description: 'Encryptors, by id.' }) }),
-          ...problemResponses(401, 403),
+          200: Type.Object(
+            { encryptors: Type.Array(Encryptor, { description: 'Encryptors, by id.' }) },
+            { description: 'The encryptors.' },
+          ),
         },
       },
     },
@@ -29,12 +42,12 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/encryptors/:id',
     {
-      config: { roles: ROLES },
+      config: { roles: ROLES, errors: [Errors.ENCRYPTOR_NOT_FOUND] },
       schema: {
         tags: ['encryptors'],
         summary: 'Get an encryptor',
         params: IdParams,
-        response: { 200: EncryptorSchema, ...problemResponses(400, 401, 403, 404) },
+        response: { 200: Encryptor },
       },
     },
     async (request, reply) => {
@@ -47,18 +60,14 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.put(
     '/encryptors/:id',
     {
-      config: { roles: ['integration-developer'] },
+      config: { roles: ['integration-developer'], errors: WRITE_ERRORS },
       schema: {
         tags: ['encryptors'],
         summary: 'Create or replace an encryptor',
         params: IdParams,
         headers: ConditionalHeaders,
         body: EncryptorBody,
-        response: {
-          200: EncryptorSchema,
-          201: EncryptorSchema,
-          ...problemResponses(400, 401, 403, 409, 412, 413, 415),
-        },
+        response: { 200: ref(EncryptorSchema, 'Replaced.'), 201: ref(EncryptorSchema, 'Created.') },
       },
     },
     async (request, reply) => {
@@ -79,13 +88,16 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete(
     '/encryptors/:id',
     {
-      config: { roles: ['integration-developer'] },
+      config: {
+        roles: ['integration-developer'],
+        errors: [Errors.ENCRYPTOR_NOT_FOUND, Errors.PRECONDITION_FAILED, Errors.RENEWAL_IN_PROGRESS],
+      },
       schema: {
         tags: ['encryptors'],
         summary: 'Delete an encryptor',
         params: IdParams,
         headers: ConditionalHeaders,
-        response: { 204: Type.Null({ description: 'Deleted.' }), ...problemResponses(400, 401, 403, 404, 412) },
+        response: { 204: Type.Null({ description: 'Deleted.' }) },
       },
     },
     async (request, reply) => {
@@ -98,14 +110,17 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/encryptors/:id/aliases',
     {
-      config: { roles: ['integration-developer'] },
+      config: {
+        roles: ['integration-developer'],
+        errors: [...WRITE_ERRORS, Errors.ENCRYPTOR_NOT_FOUND, Errors.ALIAS_ALREADY_LISTED],
+      },
       schema: {
         tags: ['encryptors'],
         summary: 'Add a receiver alias',
         params: IdParams,
         headers: ConditionalHeaders,
         body: AliasBody,
-        response: { 200: EncryptorSchema, ...problemResponses(400, 401, 403, 404, 409, 412) },
+        response: { 200: ref(EncryptorSchema, 'The encryptor with the alias added.') },
       },
     },
     async (request, reply) => {
@@ -124,13 +139,16 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete(
     '/encryptors/:id/aliases/:alias',
     {
-      config: { roles: ['integration-developer'] },
+      config: {
+        roles: ['integration-developer'],
+        errors: [...WRITE_ERRORS, Errors.ENCRYPTOR_NOT_FOUND, Errors.ALIAS_NOT_LISTED, Errors.LAST_ALIAS],
+      },
       schema: {
         tags: ['encryptors'],
         summary: 'Remove a receiver alias',
         params: Type.Object({ id: EncryptorId, alias: Alias }),
         headers: ConditionalHeaders,
-        response: { 200: EncryptorSchema, ...problemResponses(400, 401, 403, 404, 409, 412) },
+        response: { 200: ref(EncryptorSchema, 'The encryptor with the alias removed.') },
       },
     },
     async (request, reply) => {

@@ -65,7 +65,7 @@ export const EncryptorSchema = Type.Object(
     createdAt: Type.String({ format: 'date-time', description: 'When the encryptor was created.' }),
     updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
   },
-  { description: 'An encryptor: receivers and algorithms of an integration flow encrypt step.' },
+  { $id: 'Encryptor', description: 'An encryptor: receivers and algorithms of an integration flow encrypt step.' },
 )
 
 export const AliasBody = Type.Object(

@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ROLES } from '../../auth/tokens.js'
+import { toPem } from '../../cms/pem.js'
+import { Errors } from '../../errors.js'
 import { actorOf } from '../../plugins/auth.js'
 import { etag } from '../../store/preconditions.js'
-import { Alias, ConditionalHeaders, problemResponses } from '../schemas.js'
+import { Alias, binaryBody, CERTIFICATE_ERRORS, ConditionalHeaders, ref, textBody } from '../schemas.js'
 import { CertificateJsonBody, KeystoreEntryDetailsSchema, KeystoreEntrySchema, ListQuery } from './schemas.js'
-import { entryDetailsView, entryView, toPem } from './view.js'
+import { entryDetailsView, entryView } from './view.js'
 
 const AliasParams = Type.Object({ alias: Alias })
 /** Media types a certificate may be uploaded as, besides JSON and text/plain (which Fastify parses itself). */
@@ -15,11 +17,14 @@ const CERTIFICATE_MEDIA_TYPES = [
   'application/x-x509-ca-cert',
   'application/octet-stream',
 ]
+const KeystoreEntry = ref(KeystoreEntrySchema)
 
 /** Receiver certificates by alias. Writes are the tenant administrator's; any role may read. */
 const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> = async (fastify, opts) => {
   const warningDays = opts.expiryWarningDays
   fastify.addContentTypeParser(CERTIFICATE_MEDIA_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+  fastify.addSchema(KeystoreEntrySchema)
+  fastify.addSchema(KeystoreEntryDetailsSchema)
 
   fastify.get(
     '/keystore/entries',
@@ -30,8 +35,10 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
         summary: 'List keystore entries',
         querystring: ListQuery,
         response: {
-          200: Type.Object({ entries: Type.Array(KeystoreEntrySchema, { description: 'Entries, by alias.' }) }),
-          ...problemResponses(401, 403),
+          200: Type.Object(
+            { entries: Type.Array(KeystoreEntry, { description: 'Entries, by alias.' }) },
+            { description: 'The keystore entries.' },
+          ),
         },
       },
     },
@@ -44,12 +51,12 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
   fastify.get(
     '/keystore/entries/:alias',
     {
-      config: { roles: ROLES },
+      config: { roles: ROLES, errors: [Errors.ALIAS_NOT_FOUND] },
       schema: {
         tags: ['keystore'],
         summary: 'Get a keystore entry, its users and history',
         params: AliasParams,
-        response: { 200: KeystoreEntryDetailsSchema, ...problemResponses(400, 401, 403, 404) },
+        response: { 200: ref(KeystoreEntryDetailsSchema) },
       },
     },
     async (request, reply) => {
@@ -62,14 +69,16 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
   fastify.get(
     '/keystore/entries/:alias/certificate',
     {
-      config: { roles: ROLES },
+      config: { roles: ROLES, errors: [Errors.ALIAS_NOT_FOUND] },
       schema: {
         tags: ['keystore'],
         summary: 'Download the certificate as PEM',
         params: AliasParams,
         response: {
-          200: Type.String({ description: 'The certificate, PEM.' }),
-          ...problemResponses(400, 401, 403, 404),
+          200: {
+            description: 'The certificate, PEM.',
+            content: { 'application/x-pem-file': textBody('-----BEGIN CERTIFICATE-----') },
+          },
         },
       },
     },
@@ -82,19 +91,35 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
   fastify.put(
     '/keystore/entries/:alias',
     {
-      config: { roles: ['tenant-admin'] },
+      config: {
+        roles: ['tenant-admin'],
+        errors: [
+          ...CERTIFICATE_ERRORS,
+          Errors.PRECONDITION_FAILED,
+          Errors.RENEWAL_IN_PROGRESS,
+          Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+        ],
+        // Validated by the certificate parser, not by a schema.
+        documentedBody: {
+          'application/x-pem-file': textBody('One certificate, PEM.'),
+          'text/plain': textBody('One certificate, PEM.'),
+          'application/pkix-cert': binaryBody('One certificate, DER.'),
+          'application/x-x509-ca-cert': binaryBody('One certificate, DER or PEM.'),
+          'application/octet-stream': binaryBody('One certificate, DER or PEM.'),
+        },
+      },
       schema: {
         tags: ['keystore'],
         summary: 'Store a receiver certificate under an alias (create or replace)',
         description:
-          'Body: one certificate as PEM (application/x-pem-file, text/plain), DER (application/pkix-cert) or JSON {"certificate": "<PEM>"}. A replaced certificate is kept in the history.',
+          'Body: one certificate as PEM (application/x-pem-file, text/plain), DER (application/pkix-cert) or ' +
+          'JSON {"certificate": "<PEM>"}. A replaced certificate is kept in the history.',
         params: AliasParams,
         headers: ConditionalHeaders,
         body: { content: { 'application/json': { schema: CertificateJsonBody } } },
         response: {
-          200: KeystoreEntrySchema,
-          201: KeystoreEntrySchema,
-          ...problemResponses(400, 401, 403, 409, 412, 413, 415, 422),
+          200: ref(KeystoreEntrySchema, 'Replaced.'),
+          201: ref(KeystoreEntrySchema, 'Created.'),
         },
       },
     },
@@ -122,13 +147,16 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
   fastify.delete(
     '/keystore/entries/:alias',
     {
-      config: { roles: ['tenant-admin'] },
+      config: {
+        roles: ['tenant-admin'],
+        errors: [Errors.ALIAS_NOT_FOUND, Errors.PRECONDITION_FAILED, Errors.RENEWAL_IN_PROGRESS, Errors.ALIAS_IN_USE],
+      },
       schema: {
         tags: ['keystore'],
         summary: 'Delete a keystore entry (kept in its history)',
         params: AliasParams,
         headers: ConditionalHeaders,
-        response: { 204: Type.Null({ description: 'Deleted.' }), ...problemResponses(400, 401, 403, 404, 409, 412) },
+        response: { 204: Type.Null({ description: 'Deleted.' }) },
       },
     },
     async (request, reply) => {

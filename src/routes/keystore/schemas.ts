@@ -37,7 +37,7 @@ export const KeystoreEntrySchema = Type.Object(
     createdAt: Type.String({ format: 'date-time', description: 'When the alias was created.' }),
     updatedAt: Type.String({ format: 'date-time', description: 'When the current certificate was stored.' }),
   },
-  { description: 'A receiver certificate stored under an alias.' },
+  { $id: 'KeystoreEntry', description: 'A receiver certificate stored under an alias.' },
 )
 
 export const KeystoreEntryDetailsSchema = Type.Object(
@@ -54,7 +54,7 @@ export const KeystoreEntryDetailsSchema = Type.Object(
       { description: 'Earlier certificates of this alias, newest first.' },
     ),
   },
-  { description: 'A keystore entry with its users and history.' },
+  { $id: 'KeystoreEntryDetails', description: 'A keystore entry with its users and history.' },
 )
 
 export const CertificateJsonBody = Type.Object(

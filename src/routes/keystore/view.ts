@@ -1,5 +1,6 @@
 import type { ReceiverCertificate } from '../../cms/certificate.js'
-import { DAY_MS, type KeystoreEntry, type KeystoreEntryDetails } from '../../keystore/service.js'
+import { daysUntilExpiry, expiresWithin } from '../../cms/validity.js'
+import type { KeystoreEntry, KeystoreEntryDetails } from '../../keystore/service.js'
 
 function certificateView(c: ReceiverCertificate) {
   return {
@@ -21,8 +22,8 @@ export function entryView(e: KeystoreEntry, expiryWarningDays: number, now = Dat
     subjectKeyIdentifier: c.subjectKeyIdentifier?.toString('hex'),
     keyUsage: c.keyUsage,
     notYetValid: c.notBefore.getTime() > now,
-    daysUntilExpiry: Math.floor((c.notAfter.getTime() - now) / DAY_MS),
-    expiringSoon: c.notAfter.getTime() - now <= expiryWarningDays * DAY_MS,
+    daysUntilExpiry: daysUntilExpiry(c, now),
+    expiringSoon: expiresWithin(c, expiryWarningDays, now),
     version: e.version,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,
@@ -40,9 +41,4 @@ export function entryDetailsView(e: KeystoreEntryDetails, expiryWarningDays: num
       reason: h.reason,
     })),
   }
-}
-
-export function toPem(der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? []
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`
 }

@@ -1,25 +1,49 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ROLES } from '../../auth/tokens.js'
+import { Errors } from '../../errors.js'
 import { actorOf } from '../../plugins/auth.js'
 import { STEPS } from '../../renewals/procedures.js'
-import { EncryptorId, problemResponses } from '../schemas.js'
+import { CERTIFICATE_ERRORS, EncryptorId, ref } from '../schemas.js'
 import { CommentBody, RenewalSchema, StartRenewalBody } from './schemas.js'
 import { renewalView } from './view.js'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'Renewal id.' }) })
+const Renewal = ref(RenewalSchema)
+/** A step or an abort changes the keystore and the encryptor with the same checks as their endpoints. */
+const CHANGE_ERRORS = [
+  Errors.RENEWAL_NOT_FOUND,
+  Errors.RENEWAL_NOT_ACTIVE,
+  Errors.STEP_OUT_OF_ORDER,
+  Errors.NO_RECIPIENT,
+  Errors.ALIAS_IN_USE,
+  Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+]
 
 /** Renewal procedures as tracked workflows: start, take steps in order with the right role, or abort. */
 const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.addSchema(RenewalSchema)
+
   fastify.post(
     '/renewals',
     {
-      config: { roles: ['tenant-admin'] },
+      config: {
+        roles: ['tenant-admin'],
+        errors: [
+          ...CERTIFICATE_ERRORS,
+          Errors.RENEWAL_INVALID,
+          Errors.ENCRYPTOR_NOT_FOUND,
+          Errors.RENEWAL_PRECONDITION,
+          Errors.RENEWAL_IN_PROGRESS,
+          Errors.NO_RECIPIENT,
+          Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+        ],
+      },
       schema: {
         tags: ['renewals'],
         summary: 'Start a renewal',
         body: StartRenewalBody,
-        response: { 201: RenewalSchema, ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422) },
+        response: { 201: ref(RenewalSchema, 'Started.') },
       },
     },
     async (request, reply) => {
@@ -50,8 +74,10 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           encryptorId: Type.Optional(EncryptorId),
         }),
         response: {
-          200: Type.Object({ renewals: Type.Array(RenewalSchema, { description: 'Renewals, newest first.' }) }),
-          ...problemResponses(400, 401, 403),
+          200: Type.Object(
+            { renewals: Type.Array(Renewal, { description: 'Renewals, newest first.' }) },
+            { description: 'The renewals.' },
+          ),
         },
       },
     },
@@ -61,12 +87,12 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/renewals/:id',
     {
-      config: { roles: ROLES },
+      config: { roles: ROLES, errors: [Errors.RENEWAL_NOT_FOUND] },
       schema: {
         tags: ['renewals'],
         summary: 'Get a renewal',
         params: IdParams,
-        response: { 200: RenewalSchema, ...problemResponses(400, 401, 403, 404) },
+        response: { 200: Renewal },
       },
     },
     async (request) => renewalView(await fastify.renewals.get(request.params.id)),
@@ -75,18 +101,22 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/renewals/:id/steps/:step',
     {
-      config: { roles: ['tenant-admin', 'integration-developer'] },
+      config: {
+        roles: ['tenant-admin', 'integration-developer'],
+        errors: [...CHANGE_ERRORS, Errors.STEP_UNKNOWN, Errors.STEP_FORBIDDEN, Errors.RENEWAL_PRECONDITION],
+      },
       schema: {
         tags: ['renewals'],
         summary: 'Take the next step of a renewal',
         description:
-          'Each step is taken by one role, in order; repeating the last completed step answers the same state and changes nothing.',
+          'Each step is taken by one role, in order; repeating the last completed step answers the same ' +
+          'state and changes nothing.',
         params: Type.Object({
           id: IdParams.properties.id,
           step: Type.Enum([...STEPS], { description: 'The step to take.' }),
         }),
         body: CommentBody,
-        response: { 200: RenewalSchema, ...problemResponses(400, 401, 403, 404, 409) },
+        response: { 200: ref(RenewalSchema, 'The renewal after the step.') },
       },
     },
     async (request) => {
@@ -108,14 +138,14 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/renewals/:id/abort',
     {
-      config: { roles: ['tenant-admin'] },
+      config: { roles: ['tenant-admin'], errors: [...CHANGE_ERRORS, Errors.ABORT_REFUSED] },
       schema: {
         tags: ['renewals'],
         summary: 'Abort a renewal and restore the state before it',
         description: 'Possible until the receiver is confirmed to hold only its new key; refused (409) after that.',
         params: IdParams,
         body: CommentBody,
-        response: { 200: RenewalSchema, ...problemResponses(400, 401, 403, 404, 409) },
+        response: { 200: ref(RenewalSchema, 'The aborted renewal.') },
       },
     },
     async (request) => {

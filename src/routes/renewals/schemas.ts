@@ -7,7 +7,10 @@ export const StartRenewalBody = Type.Object(
   {
     procedure: Type.Enum([...PROCEDURES], {
       description:
-        "exchange: same alias, receiver decrypts with old and new key; add-alias: second alias, two RecipientInfos, then drop the old; prepared-alias: fill the encryptor's empty second slot; downtime: pause encrypting while the receiver swaps its only key.",
+        'exchange: same alias, receiver decrypts with old and new key; ' +
+        'add-alias: second alias, two RecipientInfos, then drop the old; ' +
+        "prepared-alias: fill the encryptor's empty second slot; " +
+        'downtime: pause encrypting while the receiver swaps its only key.',
     }),
     encryptorId: EncryptorId,
     currentAlias: Alias,
@@ -36,15 +39,19 @@ export const StartRenewalBody = Type.Object(
   },
 )
 
+/**
+ * The comment is optional, and so is the body: no body, `null`, `{}` and `{"comment": "…"}` are all
+ * accepted (Fastify validates an absent body as null). Unknown properties are still refused.
+ */
 export const CommentBody = Type.Union(
   [
     Type.Object(
-      { comment: Type.String({ maxLength: 2000, description: 'Kept in the audit record.' }) },
+      { comment: Type.Optional(Type.String({ maxLength: 2000, description: 'Kept in the audit record.' })) },
       { additionalProperties: false },
     ),
     Type.Null(),
   ],
-  { description: 'Optional comment.' },
+  { description: 'Optional comment; the body may be left out.' },
 )
 
 export const RenewalSchema = Type.Object(
@@ -102,5 +109,5 @@ export const RenewalSchema = Type.Object(
     createdAt: Type.String({ format: 'date-time', description: 'When it started.' }),
     updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
   },
-  { description: 'A renewal of a receiver key, step by step.' },
+  { $id: 'Renewal', description: 'A renewal of a receiver key, step by step.' },
 )

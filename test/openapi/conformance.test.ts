@@ -1,0 +1,250 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import type { Role } from '../../src/auth/tokens.js'
+import { generateOpenApiObject } from '../../src/openapi/generate.js'
+import { auth, buildTestApp } from '../helpers/app.js'
+import { issueCertificate } from '../helpers/pki.js'
+import { ContractChecker, type OpenApiDocument } from './contract.js'
+
+const DAY = 86_400_000
+
+interface Request {
+  role?: Role
+  /** An object is sent as JSON; a string or Buffer as it is (say its content-type in `headers`). */
+  body?: object | string | Buffer
+  headers?: Record<string, string>
+}
+
+function requester(app: FastifyInstance) {
+  return (method: string, url: string, { role, body, headers = {} }: Request = {}) =>
+    app.inject({
+      method: method as 'GET',
+      url,
+      headers: { ...(role ? auth(role) : {}), ...headers },
+      ...(body === undefined ? {} : { payload: body }),
+    })
+}
+
+/**
+ * Every operation of the document, called for real: its successes and the client errors it can
+ * answer (validation, auth, missing resources, conflicts, preconditions, sizes, media types, rate
+ * limit, a paused encryptor), each response checked against the document. An operation without a
+ * case here fails the last assertion, so a new route needs one.
+ */
+t.test('every response of every operation is what openapi.yaml says', async (t) => {
+  const contract = new ContractChecker((await generateOpenApiObject()) as unknown as OpenApiDocument)
+  // Small limits, so that 413s take small bodies; rate limiting is checked on its own app below.
+  const app = await buildTestApp(t, { BODY_LIMIT: '4096', MAX_PAYLOAD_BYTES: '64' })
+  const send = requester(app)
+  const check = async (operation: string, label: string, response: Promise<LightMyRequestResponse>) => {
+    const res = await response
+    contract.check(t, operation, res, label)
+    return res
+  }
+  const pem = { 'content-type': 'application/x-pem-file' }
+  const [partner, spare, next, other, expired] = await Promise.all([
+    issueCertificate('conf-partner'),
+    issueCertificate('conf-spare'),
+    issueCertificate('conf-next', { notAfter: new Date(Date.now() + 800 * DAY) }),
+    issueCertificate('conf-other'),
+    issueCertificate('conf-expired', {
+      notBefore: new Date(Date.now() - 9 * DAY),
+      notAfter: new Date(Date.now() - DAY),
+    }),
+  ])
+
+  let op = 'GET /health/live'
+  await check(op, 'alive', send('GET', '/health/live'))
+  op = 'GET /health/ready'
+  await check(op, 'ready', send('GET', '/health/ready'))
+  op = 'GET /openapi.yaml'
+  await check(op, 'the document', send('GET', '/openapi.yaml'))
+
+  op = 'PUT /keystore/entries/{alias}'
+  const put = (alias: string, req: Request) =>
+    send('PUT', `/keystore/entries/${alias}`, { role: 'tenant-admin', ...req })
+  await check(op, 'create from PEM', put('partner', { body: partner.pem, headers: pem }))
+  await check(
+    op,
+    'create from DER',
+    put('spare', { body: spare.der, headers: { 'content-type': 'application/pkix-cert' } }),
+  )
+  await check(op, 'replace from JSON', put('spare', { body: { certificate: other.pem } }))
+  await check(op, 'broken PEM', put('x', { body: '-----BEGIN CERTIFICATE-----\nnope\n', headers: pem }))
+  await check(op, 'JSON with an unknown property', put('x', { body: { certificate: partner.pem, note: 1 } }))
+  await check(op, 'no token', send('PUT', '/keystore/entries/x', { body: partner.pem, headers: pem }))
+  await check(op, 'wrong role', put('x', { role: 'monitor', body: partner.pem, headers: pem }))
+  await check(op, 'If-Match a stale version', put('spare', { body: spare.pem, headers: { ...pem, 'if-match': '"9"' } }))
+  await check(op, 'body over BODY_LIMIT', put('x', { body: { certificate: 'A'.repeat(5000) } }))
+  await check(op, 'unsupported media type', put('x', { body: '<x/>', headers: { 'content-type': 'application/xml' } }))
+  await check(op, 'expired certificate', put('x', { body: expired.pem, headers: pem }))
+
+  op = 'GET /keystore/entries'
+  await check(op, 'list', send('GET', '/keystore/entries', { role: 'monitor' }))
+  await check(op, 'negative filter', send('GET', '/keystore/entries?expiringWithinDays=-1', { role: 'monitor' }))
+  await check(op, 'bad token', send('GET', '/keystore/entries', { headers: { authorization: 'Bearer nope' } }))
+  op = 'GET /keystore/entries/{alias}'
+  await check(op, 'details', send('GET', '/keystore/entries/partner', { role: 'monitor' }))
+  await check(op, 'unknown alias', send('GET', '/keystore/entries/ghost', { role: 'monitor' }))
+  await check(op, 'invalid alias', send('GET', '/keystore/entries/-x', { role: 'monitor' }))
+  op = 'GET /keystore/entries/{alias}/certificate'
+  await check(op, 'download', send('GET', '/keystore/entries/partner/certificate', { role: 'integration-flow' }))
+  await check(op, 'unknown alias', send('GET', '/keystore/entries/ghost/certificate', { role: 'monitor' }))
+
+  op = 'PUT /encryptors/{id}'
+  const putEncryptor = (id: string, body: object, headers: Record<string, string> = {}) =>
+    send('PUT', `/encryptors/${id}`, { role: 'integration-developer', body, headers })
+  await check(op, 'create', putEncryptor('flow', { receiverAliases: ['partner'] }))
+  await check(op, 'replace', putEncryptor('flow', { receiverAliases: ['partner'], encoding: 'pem' }))
+  await check(op, 'unknown property', putEncryptor('flow', { receiverAliases: ['partner'], colour: 'red' }))
+  await check(op, 'no certificate for the alias', putEncryptor('ghostly', { receiverAliases: ['ghost'] }))
+  await check(op, 'stale If-Match', putEncryptor('flow', { receiverAliases: ['partner'] }, { 'if-match': '"1"' }))
+  await check(
+    op,
+    'wrong role',
+    send('PUT', '/encryptors/x', { role: 'tenant-admin', body: { receiverAliases: ['a'] } }),
+  )
+  await check(
+    op,
+    'malformed JSON',
+    send('PUT', '/encryptors/x', {
+      role: 'integration-developer',
+      body: '{"receiverAliases": [',
+      headers: { 'content-type': 'application/json' },
+    }),
+  )
+  await check(op, 'create a second one', putEncryptor('spare-flow', { receiverAliases: ['spare'] }))
+  op = 'GET /encryptors'
+  await check(op, 'list', send('GET', '/encryptors', { role: 'integration-flow' }))
+  await check(op, 'no token', send('GET', '/encryptors'))
+  op = 'GET /encryptors/{id}'
+  await check(op, 'one', send('GET', '/encryptors/flow', { role: 'monitor' }))
+  await check(op, 'unknown', send('GET', '/encryptors/ghost', { role: 'monitor' }))
+
+  op = 'POST /encryptors/{id}/aliases'
+  const addAlias = (id: string, alias: string) =>
+    send('POST', `/encryptors/${id}/aliases`, { role: 'integration-developer', body: { alias } })
+  await check(op, 'add', addAlias('spare-flow', 'partner'))
+  await check(op, 'already listed', addAlias('spare-flow', 'partner'))
+  await check(op, 'unknown encryptor', addAlias('ghost', 'partner'))
+  await check(op, 'no body', send('POST', '/encryptors/spare-flow/aliases', { role: 'integration-developer' }))
+  op = 'DELETE /encryptors/{id}/aliases/{alias}'
+  const removeAlias = (id: string, alias: string) =>
+    send('DELETE', `/encryptors/${id}/aliases/${alias}`, { role: 'integration-developer' })
+  await check(op, 'remove', removeAlias('spare-flow', 'partner'))
+  await check(op, 'not listed', removeAlias('spare-flow', 'partner'))
+  await check(op, 'the last one', removeAlias('spare-flow', 'spare'))
+
+  op = 'POST /encryptors/{id}/encrypt'
+  const encrypt = (id: string, payload: string, query = '', role: Role = 'integration-flow') =>
+    send('POST', `/encryptors/${id}/encrypt${query}`, {
+      role,
+      body: payload,
+      headers: { 'content-type': 'application/octet-stream' },
+    })
+  await check(op, 'PEM (the encryptor default)', encrypt('flow', 'hello'))
+  await check(op, 'DER', encrypt('flow', 'hello', '?encoding=der'))
+  await check(op, 'base64', encrypt('flow', 'hello', '?encoding=base64'))
+  await check(op, 'empty payload', encrypt('flow', ''))
+  await check(op, 'payload over MAX_PAYLOAD_BYTES', encrypt('flow', 'x'.repeat(100)))
+  await check(op, 'unknown encryptor', encrypt('ghost', 'hello'))
+  await check(op, 'unknown encoding', encrypt('flow', 'hello', '?encoding=hex'))
+  await check(op, 'not a flow', encrypt('flow', 'hello', '', 'monitor'))
+  await check(
+    op,
+    'invalid Content-Type',
+    send('POST', '/encryptors/flow/encrypt', {
+      role: 'integration-flow',
+      body: 'hello',
+      headers: { 'content-type': 'not a media type' },
+    }),
+  )
+
+  op = 'POST /renewals'
+  const start = (body: object) => send('POST', '/renewals', { role: 'tenant-admin', body })
+  const exchange = { procedure: 'exchange', encryptorId: 'flow', currentAlias: 'partner', certificate: next.pem }
+  const renewal = (await check(op, 'start', start(exchange))).json() as { id: string }
+  await check(op, 'a second one for the same encryptor', start(exchange))
+  await check(op, 'unknown encryptor', start({ ...exchange, encryptorId: 'ghost' }))
+  await check(op, 'newAlias for exchange', start({ ...exchange, newAlias: 'other' }))
+  await check(op, 'missing certificate', start({ ...exchange, certificate: undefined }))
+  await check(op, 'wrong role', send('POST', '/renewals', { role: 'integration-developer', body: exchange }))
+
+  op = 'PUT /keystore/entries/{alias}'
+  await check(op, 'alias owned by a renewal', put('partner', { body: other.pem, headers: pem }))
+  op = 'DELETE /encryptors/{id}'
+  await check(op, 'encryptor being renewed', send('DELETE', '/encryptors/flow', { role: 'integration-developer' }))
+
+  op = 'GET /renewals'
+  await check(op, 'list', send('GET', '/renewals?state=active', { role: 'monitor' }))
+  await check(op, 'unknown state', send('GET', '/renewals?state=sleeping', { role: 'monitor' }))
+  op = 'GET /renewals/{id}'
+  await check(op, 'one', send('GET', `/renewals/${renewal.id}`, { role: 'monitor' }))
+  await check(op, 'unknown', send('GET', `/renewals/${randomUUID()}`, { role: 'monitor' }))
+  await check(op, 'not a uuid', send('GET', '/renewals/nope', { role: 'monitor' }))
+
+  op = 'POST /renewals/{id}/steps/{step}'
+  const step = (name: string, req: Request = {}) =>
+    send('POST', `/renewals/${renewal.id}/steps/${name}`, { role: 'tenant-admin', ...req })
+  await check(op, 'a step of another procedure', step('begin-downtime'))
+  await check(op, 'the step, by the wrong role', step('exchange-certificate', { role: 'integration-developer' }))
+  await check(op, 'an unknown property', step('exchange-certificate', { body: { comment: 'x', note: 'y' } }))
+  await check(op, 'the step', step('exchange-certificate', { body: { comment: 'swapped' } }))
+  await check(
+    op,
+    'unknown renewal',
+    send('POST', `/renewals/${randomUUID()}/steps/exchange-certificate`, {
+      role: 'tenant-admin',
+    }),
+  )
+  op = 'POST /renewals/{id}/abort'
+  const abort = (id: string) => send('POST', `/renewals/${id}/abort`, { role: 'tenant-admin' })
+  await check(op, 'after the point of no return', abort(renewal.id))
+  await check(op, 'unknown renewal', abort(randomUUID()))
+
+  // A downtime renewal pauses its encryptor: encrypt answers 503 until it ends; then abort it.
+  await put('downtime', { body: spare.pem, headers: pem })
+  await putEncryptor('paused', { receiverAliases: ['downtime'] })
+  const downtime = (
+    await start({ procedure: 'downtime', encryptorId: 'paused', currentAlias: 'downtime', certificate: next.pem })
+  ).json() as { id: string }
+  await send('POST', `/renewals/${downtime.id}/steps/begin-downtime`, { role: 'tenant-admin' })
+  op = 'POST /encryptors/{id}/encrypt'
+  await check(op, 'paused by a downtime renewal', encrypt('paused', 'hello'))
+  op = 'POST /renewals/{id}/abort'
+  await check(op, 'abort', abort(downtime.id))
+
+  op = 'DELETE /encryptors/{id}/aliases/{alias}'
+  await check(op, 'wrong role', send('DELETE', '/encryptors/flow/aliases/partner', { role: 'tenant-admin' }))
+  op = 'DELETE /keystore/entries/{alias}'
+  const remove = (alias: string, headers: Record<string, string> = {}) =>
+    send('DELETE', `/keystore/entries/${alias}`, { role: 'tenant-admin', headers })
+  await check(op, 'still used by an encryptor', remove('spare'))
+  await check(op, 'stale If-Match', remove('downtime', { 'if-match': '"7"' }))
+  await check(op, 'unknown alias', remove('ghost'))
+  await check(op, 'wrong role', send('DELETE', '/keystore/entries/spare', { role: 'integration-developer' }))
+  op = 'DELETE /encryptors/{id}'
+  await check(op, 'delete', send('DELETE', '/encryptors/paused', { role: 'integration-developer' }))
+  await check(op, 'unknown', send('DELETE', '/encryptors/paused', { role: 'integration-developer' }))
+  op = 'DELETE /keystore/entries/{alias}'
+  await check(op, 'delete', remove('downtime'))
+
+  op = 'GET /audit'
+  await check(op, 'page', send('GET', '/audit?limit=5', { role: 'monitor' }))
+  await check(op, 'limit out of range', send('GET', '/audit?limit=0', { role: 'monitor' }))
+  op = 'GET /audit/verify'
+  await check(op, 'verify', send('GET', '/audit/verify', { role: 'tenant-admin' }))
+  await check(op, 'wrong role', send('GET', '/audit/verify', { role: 'integration-flow' }))
+  op = 'GET /metrics'
+  await check(op, 'scrape', send('GET', '/metrics'))
+
+  // Rate limiting, on an app that counts: the second request of a token in the window is refused.
+  const limited = requester(await buildTestApp(t, { RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '60000' }))
+  op = 'GET /encryptors'
+  await check(op, 'within the limit', limited('GET', '/encryptors', { role: 'monitor' }))
+  await check(op, 'over the limit', limited('GET', '/encryptors', { role: 'monitor' }))
+  t.equal(contract.seen.get(op)?.has(429), true, 'the limit was reached')
+
+  contract.assertEveryOperationExercised(t)
+})
