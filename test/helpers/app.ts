@@ -65,22 +65,34 @@ export async function freshDatabaseUrl(t: Test): Promise<string> {
   return url.toString()
 }
 
-/** Builds the app on a fresh store (SQLite in a temporary directory, or a new PostgreSQL database); closed in teardown. */
+/**
+ * A fresh temporary directory for a store or a service process, removed in teardown. Teardowns run
+ * newest first, so it is removed after the app or process started later in the test has stopped.
+ * (tap's t.testdir() is removed before any teardown runs, under a store still open: use t.testdir()
+ * for plain files a test writes and reads itself.)
+ */
+export function storeDir(t: Test, prefix = 'cms-test-data-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/**
+ * Builds the app on a fresh store (SQLite in a temporary directory, or a new PostgreSQL database);
+ * closed in teardown.
+ */
 export async function buildTestApp(
   t: Test,
   overrides: Partial<Record<keyof Config, string>> = {},
   logger: FastifyServerOptions['logger'] = false,
 ): Promise<FastifyInstance> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'cms-test-data-'))
+  const dataDir = storeDir(t)
   const databaseUrl = await freshDatabaseUrl(t)
   const app = await createApp(testConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, ...overrides }), {
     tokens: testTokens(),
     logger,
   })
-  t.teardown(async () => {
-    await app.close()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  t.teardown(() => app.close())
   return app
 }
 

@@ -3,7 +3,8 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { CONTENT_ENCRYPTIONS, KEY_TRANSPORTS, RECIPIENT_IDENTIFIERS } from '../../src/cms/algorithms.js'
 import { OUTPUT_ENCODINGS } from '../../src/cms/output-encoding.js'
-import { auth } from './app.js'
+import {} from './app.js'
+import { asRoleOn } from './as-role.js'
 import { opensslDecrypt } from './openssl.js'
 import type { TestCertificate } from './pki.js'
 import { encrypt } from './requests.js'
@@ -44,11 +45,8 @@ export async function uploadProperty(
       certificateUploads(valid),
       fc.constantFrom('application/pkix-cert', 'application/x-pem-file'),
       async (body, type) => {
-        const res = await app.inject({
-          method: 'PUT',
-          url: `/keystore/entries/fuzz-${i++ % 5}`,
-          headers: { ...auth('tenant-admin'), 'content-type': type },
-          payload: body,
+        const res = await asRoleOn(app)('tenant-admin').put(`/keystore/entries/fuzz-${i++ % 5}`, body, {
+          'content-type': type,
         })
         const ok = res.statusCode < 300 || (res.statusCode < 500 && String(res.json().code).startsWith('CMS_'))
         if (!ok) failures.push(`${type} ${body.toString('base64')}: ${res.statusCode} ${res.body.slice(0, 200)}`)
@@ -86,11 +84,12 @@ export async function encryptProperty(
       }),
       async (contentEncryption, keyTransport, recipientIdentifier, encoding, chosen, bytes, transfer) => {
         const id = `fuzz-${n++}`
-        const put = await app.inject({
-          method: 'PUT',
-          url: `/encryptors/${id}`,
-          headers: auth('integration-developer'),
-          payload: { receiverAliases: chosen, contentEncryption, keyTransport, recipientIdentifier, encoding },
+        const put = await asRoleOn(app)('integration-developer').put(`/encryptors/${id}`, {
+          receiverAliases: chosen,
+          contentEncryption,
+          keyTransport,
+          recipientIdentifier,
+          encoding,
         })
         if (put.statusCode !== 201) {
           failures.push(`${id}: PUT ${put.statusCode} ${put.body}`)
@@ -99,16 +98,15 @@ export async function encryptProperty(
         const payload = Buffer.concat(Array.from({ length: transfer.repeat }, () => Buffer.from(bytes)))
         const step = Math.ceil(payload.length / transfer.pieces)
         const res = transfer.streamed
-          ? await app.inject({
-              method: 'POST',
-              url: `/encryptors/${id}/encrypt`,
-              headers: { ...auth('integration-flow'), 'content-type': 'application/octet-stream' },
-              payload: Readable.from(
+          ? await asRoleOn(app)('integration-flow').post(
+              `/encryptors/${id}/encrypt`,
+              Readable.from(
                 Array.from({ length: transfer.pieces }, (_, k) => payload.subarray(k * step, (k + 1) * step)).filter(
                   (c) => c.length,
                 ),
               ),
-            })
+              { 'content-type': 'application/octet-stream' },
+            )
           : await encrypt(app, id, payload)
         if (res.statusCode !== 200) {
           failures.push(`${id}: encrypt ${res.statusCode} ${res.body.slice(0, 200)}`)
@@ -118,7 +116,8 @@ export async function encryptProperty(
           const plain = await opensslDecrypt(res.rawPayload, receivers[alias]!, encoding).catch((e: Error) => e)
           if (!(plain instanceof Buffer) || !plain.equals(payload)) {
             failures.push(
-              `${id} ${contentEncryption}/${keyTransport}/${recipientIdentifier}/${encoding}, ${payload.length} bytes${transfer.streamed ? ' streamed' : ''}: ${alias} cannot decrypt`,
+              `${id} ${contentEncryption}/${keyTransport}/${recipientIdentifier}/${encoding}, ` +
+                `${payload.length} bytes${transfer.streamed ? ' streamed' : ''}: ${alias} cannot decrypt`,
             )
             return false
           }

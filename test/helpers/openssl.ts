@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { testPkiDir, type TestCertificate } from './pki.js'
@@ -20,6 +20,14 @@ export async function opensslDecrypt(
   encoding: Encoding = 'der',
 ): Promise<Buffer> {
   const input = join(testPkiDir, `msg-${process.pid}-${seq++}`)
+  try {
+    return await decryptFile(input, cms, receiver, encoding)
+  } finally {
+    await Promise.all([rm(input, { force: true }), rm(input + '.b64', { force: true })])
+  }
+}
+
+async function decryptFile(input: string, cms: Buffer, receiver: TestCertificate, encoding: Encoding) {
   // base64 on one line: OpenSSL's own base64 decoder (-A) turns it into DER first.
   if (encoding === 'base64') {
     await writeFile(input + '.b64', cms)

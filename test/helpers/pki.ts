@@ -1,7 +1,7 @@
 import * as asn1js from 'asn1js'
 import * as pkijs from 'pkijs'
 import { createHash, generateKeyPairSync, randomBytes, webcrypto, type KeyObject } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -10,7 +10,9 @@ import { join } from 'node:path'
  * whatever key, validity and extensions a test needs (expired, DSA, weak RSA, no SKI, ...).
  */
 const engine = new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as never })
+/** One directory per test process for the keys and certificates OpenSSL reads; gone when the process exits. */
 const dir = mkdtempSync(join(tmpdir(), 'cms-test-pki-'))
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
 
 export type KeySpec =
   | 'rsa-1024'

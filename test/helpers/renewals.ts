@@ -1,22 +1,17 @@
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import type { Role } from '../../src/auth/tokens.js'
-import { auth } from './app.js'
+import { asRoleOn } from './as-role.js'
 import { opensslDecrypt } from './openssl.js'
 import type { TestCertificate } from './pki.js'
 import { encrypt } from './requests.js'
 
 export async function startRenewal(app: FastifyInstance, body: Record<string, unknown>) {
-  return app.inject({ method: 'POST', url: '/renewals', headers: auth('tenant-admin'), payload: body })
+  return asRoleOn(app)('tenant-admin').post('/renewals', body)
 }
 
 export async function takeStep(app: FastifyInstance, id: string, step: string, role: Role, comment?: string) {
-  return app.inject({
-    method: 'POST',
-    url: `/renewals/${id}/steps/${step}`,
-    headers: auth(role),
-    ...(comment ? { payload: { comment } } : {}),
-  })
+  return asRoleOn(app)(role).post(`/renewals/${id}/steps/${step}`, comment ? { comment } : undefined)
 }
 
 /**

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { hashToken, type Role } from '../../src/auth/tokens.js'
-import { TOKENS } from './app.js'
+import { storeDir, TOKENS } from './app.js'
 
 export interface Replica {
   name: string
@@ -28,7 +27,7 @@ export async function startReplica(
   databaseUrl: string,
   env: Record<string, string> = {},
 ): Promise<Replica> {
-  const dir = mkdtempSync(join(tmpdir(), `cms-replica-${name}-`))
+  const dir = storeDir(t, `cms-replica-${name}-`)
   const tokensFile = join(dir, 'tokens.json')
   writeFileSync(
     tokensFile,
@@ -61,7 +60,6 @@ export async function startReplica(
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
     await exited
-    rmSync(dir, { recursive: true, force: true })
   })
   const replica: Replica = {
     name,
@@ -71,13 +69,20 @@ export async function startReplica(
     url: (path) => `http://127.0.0.1:${port}${path}`,
     problems,
   }
-  await waitReady(replica, 20_000)
+  await waitReady(replica)
   return replica
 }
 
-export async function waitReady(replica: Replica, timeoutMs: number): Promise<void> {
+/**
+ * Waits until the replica answers ready. The timeout is generous (a process compiling TypeScript on
+ * a loaded machine starts slowly); a process that exits fails at once.
+ */
+export async function waitReady(replica: Replica, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
+    const { exitCode, signalCode } = replica.process
+    if (exitCode !== null || signalCode !== null)
+      throw new Error(`replica ${replica.name} exited (${exitCode ?? signalCode}): ${replica.problems.join('\n')}`)
     try {
       if ((await fetch(replica.url('/health/ready'))).ok) return
     } catch {

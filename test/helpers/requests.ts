@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import type { Role } from '../../src/auth/tokens.js'
-import { auth } from './app.js'
+import { asRoleOn } from './as-role.js'
 import type { TestCertificate } from './pki.js'
 
 export async function putCertificate(
@@ -10,11 +10,9 @@ export async function putCertificate(
   cert: TestCertificate,
   headers: Record<string, string> = {},
 ) {
-  return app.inject({
-    method: 'PUT',
-    url: `/keystore/entries/${alias}`,
-    headers: { ...auth('tenant-admin'), 'content-type': 'application/x-pem-file', ...headers },
-    payload: cert.pem,
+  return asRoleOn(app)('tenant-admin').put(`/keystore/entries/${alias}`, cert.pem, {
+    'content-type': 'application/x-pem-file',
+    ...headers,
   })
 }
 
@@ -24,12 +22,7 @@ export async function putEncryptor(
   body: Record<string, unknown>,
   headers: Record<string, string> = {},
 ) {
-  return app.inject({
-    method: 'PUT',
-    url: `/encryptors/${id}`,
-    headers: { ...auth('integration-developer'), ...headers },
-    payload: body,
-  })
+  return asRoleOn(app)('integration-developer').put(`/encryptors/${id}`, body, headers)
 }
 
 export async function encrypt(
@@ -39,17 +32,14 @@ export async function encrypt(
   query = '',
   role: Role = 'integration-flow',
 ) {
-  return app.inject({
-    method: 'POST',
-    url: `/encryptors/${id}/encrypt${query}`,
-    headers: { ...auth(role), 'content-type': 'application/octet-stream' },
-    payload,
+  return asRoleOn(app)(role).post(`/encryptors/${id}/encrypt${query}`, payload, {
+    'content-type': 'application/octet-stream',
   })
 }
 
 /** Everything a client can read, to prove that a refused request changed nothing. */
 export async function snapshot(app: FastifyInstance) {
-  const get = async (url: string) => (await app.inject({ method: 'GET', url, headers: auth('monitor') })).json()
+  const get = async (url: string) => (await asRoleOn(app)('monitor').get(url)).json()
   const entries = (await get('/keystore/entries')).entries as Array<{ alias: string }>
   const details = await Promise.all(entries.map((e) => get(`/keystore/entries/${e.alias}`)))
   return { details, encryptors: await get('/encryptors') }

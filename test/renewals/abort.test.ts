@@ -1,6 +1,7 @@
 import t from 'tap'
 import { PROCEDURE, PROCEDURES } from '../../src/renewals/procedures.js'
-import { auth, buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.js'
+import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { assertReceiverDecrypts, startRenewal, takeStep } from '../helpers/renewals.js'
 import { putCertificate, putEncryptor, snapshot } from '../helpers/requests.js'
@@ -28,6 +29,7 @@ for (const procedure of PROCEDURES) {
       `${procedure}: abort after ${taken} step(s) ${pastNoReturn ? 'is refused' : 'restores the state before'}`,
       async (t) => {
         const app = await buildTestApp(t)
+        const asRole = asRoleOn(app)
         const old = await issueCertificate('old')
         const fresh = await issueCertificate('new', { notAfter: new Date(Date.now() + 730 * DAY) })
         await putCertificate(app, 'partner', old)
@@ -50,27 +52,18 @@ for (const procedure of PROCEDURES) {
         for (const step of definition.steps.slice(0, taken))
           t.equal((await takeStep(app, id, step.name, step.role)).statusCode, 200, step.name)
 
-        const res = await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('tenant-admin') })
+        const res = await asRole('tenant-admin').post(`/renewals/${id}/abort`)
         if (pastNoReturn) {
           t.equal(res.statusCode, 409)
           t.equal(res.json().code, 'CMS_ABORT_REFUSED')
-          t.equal(
-            (await app.inject({ method: 'GET', url: `/renewals/${id}`, headers: auth('monitor') })).json().state,
-            'active',
-          )
+          t.equal((await asRole('monitor').get(`/renewals/${id}`)).json().state, 'active')
           return
         }
         t.equal(res.statusCode, 200)
         t.equal(res.json().state, 'aborted')
         t.same(await configuration(app), before, 'keystore and encryptor are as before the renewal')
         await assertReceiverDecrypts(t, app, 'flow', [old], [fresh], 'after abort')
-        const audit = (
-          await app.inject({
-            method: 'GET',
-            url: `/audit?renewalId=${id}&action=renewal.abort`,
-            headers: auth('monitor'),
-          })
-        ).json()
+        const audit = (await asRole('monitor').get(`/audit?renewalId=${id}&action=renewal.abort`)).json()
         t.equal(audit.records.length, 1)
       },
     )

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { auth, buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.js'
+import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { assertReceiverDecrypts, startRenewal, takeStep } from '../helpers/renewals.js'
 import { assertProblem, encrypt, putCertificate, putEncryptor } from '../helpers/requests.js'
@@ -21,6 +22,7 @@ async function setup(t: Parameters<typeof buildTestApp>[0], encryptor: Record<st
 
 t.test('exchange: the receiver holds old and new keys; one step moves messages to the new key', async (t) => {
   const { app, old, other } = await setup(t)
+  const asRole = asRoleOn(app)
   const fresh = await newCertificate('partner-2027')
   const started = await startRenewal(app, {
     procedure: 'exchange',
@@ -52,13 +54,14 @@ t.test('exchange: the receiver holds old and new keys; one step moves messages t
     ],
   })
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [old], 'after the exchange')
-  const entry = (await app.inject({ method: 'GET', url: '/keystore/entries/partner', headers: auth('monitor') })).json()
+  const entry = (await asRole('monitor').get('/keystore/entries/partner')).json()
   t.equal(entry.sha256Fingerprint, renewal.certificate.sha256Fingerprint)
   t.equal(entry.history.length, 1, 'the old certificate is kept in the history')
 })
 
 t.test('add-alias: two RecipientInfos while the receiver switches, then only the new one', async (t) => {
   const { app, old, other } = await setup(t)
+  const asRole = asRoleOn(app)
   const fresh = await newCertificate('partner-2027', 'ec-p256')
   const started = await startRenewal(app, {
     procedure: 'add-alias',
@@ -112,7 +115,7 @@ t.test('add-alias: two RecipientInfos while the receiver switches, then only the
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [], 'after confirm-receiver-switched (new key only)')
   assertProblem(
     t,
-    await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('tenant-admin') }),
+    await asRole('tenant-admin').post(`/renewals/${id}/abort`),
     409,
     'CMS_ABORT_REFUSED',
     'abort after the switch',
@@ -124,15 +127,10 @@ t.test('add-alias: two RecipientInfos while the receiver switches, then only the
 
   r = (await takeStep(app, id, 'remove-old-certificate', 'tenant-admin')).json()
   t.match(r, { state: 'completed', next: null })
-  t.equal(
-    (await app.inject({ method: 'GET', url: '/keystore/entries/partner', headers: auth('monitor') })).statusCode,
-    404,
-  )
+  t.equal((await asRole('monitor').get('/keystore/entries/partner')).statusCode, 404)
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [old], 'completed')
 
-  const audit = (
-    await app.inject({ method: 'GET', url: `/audit?renewalId=${id}&limit=50`, headers: auth('monitor') })
-  ).json()
+  const audit = (await asRole('monitor').get(`/audit?renewalId=${id}&limit=50`)).json()
   t.same(
     audit.records.map((a: { action: string }) => a.action).reverse(),
     [
@@ -166,6 +164,7 @@ t.test('prepared-alias: fill the empty slot, confirm, remove the old certificate
     receiverAliases: ['partner', 'partner-next', 'other'],
     missingAlias: 'skip',
   })
+  const asRole = asRoleOn(app)
   const fresh = await newCertificate('partner-next')
   const id = (
     await startRenewal(app, {
@@ -184,7 +183,7 @@ t.test('prepared-alias: fill the empty slot, confirm, remove the old certificate
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [], 'after confirm')
   r = (await takeStep(app, id, 'remove-old-certificate', 'tenant-admin')).json()
   t.match(r, { state: 'completed', recipients: ['partner-next', 'other'] })
-  const encryptor = (await app.inject({ method: 'GET', url: '/encryptors/flow', headers: auth('monitor') })).json()
+  const encryptor = (await asRole('monitor').get('/encryptors/flow')).json()
   t.same(
     encryptor.receiverAliases,
     ['partner', 'partner-next', 'other'],
@@ -225,8 +224,9 @@ t.test('downtime: paused with 503 and Retry-After while the receiver swaps its o
 
 t.test('abort restores the state before the renewal', async (t) => {
   const { app, old, other } = await setup(t)
+  const asRole = asRoleOn(app)
   const fresh = await newCertificate('partner-2027')
-  const before = (await app.inject({ method: 'GET', url: '/encryptors/flow', headers: auth('monitor') })).json()
+  const before = (await asRole('monitor').get('/encryptors/flow')).json()
   const id = (
     await startRenewal(app, {
       procedure: 'add-alias',
@@ -240,25 +240,17 @@ t.test('abort restores the state before the renewal', async (t) => {
   await takeStep(app, id, 'add-alias', 'integration-developer')
   assertProblem(
     t,
-    await app.inject({ method: 'POST', url: `/renewals/${id}/abort`, headers: auth('integration-developer') }),
+    await asRole('integration-developer').post(`/renewals/${id}/abort`),
     403,
     'CMS_FORBIDDEN',
     'abort by a developer',
   )
-  const aborted = await app.inject({
-    method: 'POST',
-    url: `/renewals/${id}/abort`,
-    headers: auth('tenant-admin'),
-    payload: { comment: 'receiver postponed' },
-  })
+  const aborted = await asRole('tenant-admin').post(`/renewals/${id}/abort`, { comment: 'receiver postponed' })
   t.equal(aborted.statusCode, 200)
   t.match(aborted.json(), { state: 'aborted', next: null, recipients: ['partner', 'other'] })
-  const after = (await app.inject({ method: 'GET', url: '/encryptors/flow', headers: auth('monitor') })).json()
+  const after = (await asRole('monitor').get('/encryptors/flow')).json()
   t.same(after.receiverAliases, before.receiverAliases)
-  t.equal(
-    (await app.inject({ method: 'GET', url: '/keystore/entries/partner-2027', headers: auth('monitor') })).statusCode,
-    404,
-  )
+  t.equal((await asRole('monitor').get('/keystore/entries/partner-2027')).statusCode, 404)
   await assertReceiverDecrypts(t, app, 'flow', [old, other], [fresh], 'after abort')
   assertProblem(
     t,
@@ -278,16 +270,13 @@ t.test('abort restores the state before the renewal', async (t) => {
     })
   ).json().id
   await takeStep(app, downtime, 'begin-downtime', 'tenant-admin')
-  t.equal(
-    (await app.inject({ method: 'POST', url: `/renewals/${downtime}/abort`, headers: auth('tenant-admin') })).json()
-      .paused,
-    false,
-  )
+  t.equal((await asRole('tenant-admin').post(`/renewals/${downtime}/abort`)).json().paused, false)
   await assertReceiverDecrypts(t, app, 'flow', [old, other], [fresh], 'after the downtime abort')
 })
 
 t.test('starts are checked before anything changes', async (t) => {
   const { app } = await setup(t)
+  const asRole = asRoleOn(app)
   await putEncryptor(app, 'strict', { receiverAliases: ['other'] })
   const fresh = await newCertificate('partner-2027')
   const noSki = await issueCertificate('no-ski', {
@@ -349,16 +338,12 @@ t.test('starts are checked before anything changes', async (t) => {
     assertProblem(t, await startRenewal(app, JSON.parse(JSON.stringify(body))), status, code, name)
   assertProblem(
     t,
-    await app.inject({ method: 'POST', url: '/renewals', headers: auth('integration-developer'), payload: base }),
+    await asRole('integration-developer').post('/renewals', base),
     403,
     'CMS_FORBIDDEN',
     'developer starting',
   )
-  t.same(
-    (await app.inject({ method: 'GET', url: '/renewals', headers: auth('monitor') })).json().renewals,
-    [],
-    'no renewal was recorded',
-  )
+  t.same((await asRole('monitor').get('/renewals')).json().renewals, [], 'no renewal was recorded')
 
   const first = await startRenewal(app, base)
   t.equal(first.statusCode, 201)
@@ -385,18 +370,14 @@ t.test('starts are checked before anything changes', async (t) => {
   )
   assertProblem(
     t,
-    await app.inject({
-      method: 'DELETE',
-      url: '/encryptors/flow/aliases/partner',
-      headers: auth('integration-developer'),
-    }),
+    await asRole('integration-developer').delete('/encryptors/flow/aliases/partner'),
     409,
     'CMS_RENEWAL_IN_PROGRESS',
     'removing the owned alias',
   )
   assertProblem(
     t,
-    await app.inject({ method: 'DELETE', url: '/encryptors/flow', headers: auth('integration-developer') }),
+    await asRole('integration-developer').delete('/encryptors/flow'),
     409,
     'CMS_RENEWAL_IN_PROGRESS',
     'deleting the encryptor',
@@ -407,20 +388,14 @@ t.test('starts are checked before anything changes', async (t) => {
     200,
     'algorithm changes stay possible',
   )
-  const list = (
-    await app.inject({ method: 'GET', url: '/renewals?state=active&encryptorId=flow', headers: auth('monitor') })
-  ).json()
+  const list = (await asRole('monitor').get('/renewals?state=active&encryptorId=flow')).json()
   t.same(
     list.renewals.map((r: { id: string }) => r.id),
     [first.json().id],
   )
   assertProblem(
     t,
-    await app.inject({
-      method: 'GET',
-      url: '/renewals/00000000-0000-4000-8000-000000000000',
-      headers: auth('monitor'),
-    }),
+    await asRole('monitor').get('/renewals/00000000-0000-4000-8000-000000000000'),
     404,
     'CMS_RENEWAL_NOT_FOUND',
     'unknown renewal',
@@ -436,6 +411,7 @@ t.test('starts are checked before anything changes', async (t) => {
 
 t.test('the same step sent twice at once: one applies it, the other sees the new state', async (t) => {
   const { app } = await setup(t)
+  const asRole = asRoleOn(app)
   const fresh = await newCertificate('partner-2027')
   const id = (
     await startRenewal(app, {
@@ -452,16 +428,8 @@ t.test('the same step sent twice at once: one applies it, the other sees the new
   ])
   t.same([a.statusCode, b.statusCode], [200, 200])
   t.same(a.json(), b.json())
-  const audit = (
-    await app.inject({
-      method: 'GET',
-      url: `/audit?renewalId=${id}&action=renewal.step`,
-      headers: auth('tenant-admin'),
-    })
-  ).json()
+  const audit = (await asRole('tenant-admin').get(`/audit?renewalId=${id}&action=renewal.step`)).json()
   t.equal(audit.records.length, 1, 'the step was applied once')
-  const stored = (
-    await app.inject({ method: 'GET', url: `/audit?target=keystore/partner-2027`, headers: auth('tenant-admin') })
-  ).json()
+  const stored = (await asRole('tenant-admin').get(`/audit?target=keystore/partner-2027`)).json()
   t.equal(stored.records.length, 1, 'the certificate was stored once')
 })

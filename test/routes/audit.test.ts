@@ -1,28 +1,25 @@
 import t from 'tap'
-import { auth, buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.js'
+import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { assertProblem, putCertificate, putEncryptor } from '../helpers/requests.js'
 
 t.test('every change is audited; the log pages, filters, and only reads', async (t) => {
   const app = await buildTestApp(t)
+  const asRole = asRoleOn(app)
   const a = await issueCertificate('a'),
     b = await issueCertificate('b')
   await putCertificate(app, 'a', a)
   await putCertificate(app, 'a', b)
   await putCertificate(app, 'c', a)
   await putEncryptor(app, 'flow', { receiverAliases: ['a'] })
-  await app.inject({
-    method: 'POST',
-    url: '/encryptors/flow/aliases',
-    headers: auth('integration-developer'),
-    payload: { alias: 'c' },
-  })
-  await app.inject({ method: 'DELETE', url: '/encryptors/flow/aliases/c', headers: auth('integration-developer') })
-  await app.inject({ method: 'DELETE', url: '/keystore/entries/c', headers: auth('tenant-admin') })
+  await asRole('integration-developer').post('/encryptors/flow/aliases', { alias: 'c' })
+  await asRole('integration-developer').delete('/encryptors/flow/aliases/c')
+  await asRole('tenant-admin').delete('/keystore/entries/c')
   await putCertificate(app, 'a', b) // unchanged: no record
-  await app.inject({ method: 'DELETE', url: '/keystore/entries/nope', headers: auth('tenant-admin') }) // refused: no record
+  await asRole('tenant-admin').delete('/keystore/entries/nope') // refused: no record
 
-  const all = (await app.inject({ method: 'GET', url: '/audit', headers: auth('monitor') })).json()
+  const all = (await asRole('monitor').get('/audit')).json()
   t.same(all.records.map((r: { action: string }) => r.action).reverse(), [
     'keystore.create',
     'keystore.replace',
@@ -48,13 +45,7 @@ t.test('every change is audited; the log pages, filters, and only reads', async 
   const pages: string[] = []
   let cursor: number | null | undefined
   do {
-    const page = (
-      await app.inject({
-        method: 'GET',
-        url: `/audit?limit=3${cursor ? `&before=${cursor}` : ''}`,
-        headers: auth('tenant-admin'),
-      })
-    ).json()
+    const page = (await asRole('tenant-admin').get(`/audit?limit=3${cursor ? `&before=${cursor}` : ''}`)).json()
     pages.push(...page.records.map((r: { id: number }) => String(r.id)))
     cursor = page.next
   } while (cursor)
@@ -64,61 +55,42 @@ t.test('every change is audited; the log pages, filters, and only reads', async 
     'pages cover the log once, newest first',
   )
 
-  const filtered = (
-    await app.inject({ method: 'GET', url: '/audit?target=keystore/a', headers: auth('monitor') })
-  ).json()
+  const filtered = (await asRole('monitor').get('/audit?target=keystore/a')).json()
   t.equal(filtered.records.length, 2)
   assertProblem(
     t,
-    await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-flow') }),
+    await asRole('integration-flow').get('/audit'),
     403,
     'CMS_FORBIDDEN',
     'flows cannot read the audit log',
   )
   assertProblem(
     t,
-    await app.inject({ method: 'GET', url: '/audit', headers: auth('integration-developer') }),
+    await asRole('integration-developer').get('/audit'),
     403,
     'CMS_FORBIDDEN',
     'developers cannot read the audit log',
   )
   assertProblem(
     t,
-    await app.inject({ method: 'DELETE', url: '/audit', headers: auth('tenant-admin') }),
+    await asRole('tenant-admin').delete('/audit'),
     404,
     'CMS_ROUTE_NOT_FOUND',
     'no way to delete audit records',
   )
-  assertProblem(
-    t,
-    await app.inject({ method: 'GET', url: '/audit?limit=0', headers: auth('monitor') }),
-    400,
-    'CMS_VALIDATION_FAILED',
-    'limit below 1',
-  )
+  assertProblem(t, await asRole('monitor').get('/audit?limit=0'), 400, 'CMS_VALIDATION_FAILED', 'limit below 1')
 })
 
 t.test('the audit log is hash-chained: editing or deleting a record in the database is detected', async (t) => {
   const app = await buildTestApp(t)
+  const asRole = asRoleOn(app)
   await putCertificate(app, 'a', await issueCertificate('a'))
   await putCertificate(app, 'b', await issueCertificate('b'))
   await putEncryptor(app, 'flow', { receiverAliases: ['a'] })
-  await app.inject({
-    method: 'POST',
-    url: '/encryptors/flow/aliases',
-    headers: auth('integration-developer'),
-    payload: { alias: 'b' },
-  })
-  const verify = async () =>
-    (await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('monitor') })).json()
+  await asRole('integration-developer').post('/encryptors/flow/aliases', { alias: 'b' })
+  const verify = async () => (await asRole('monitor').get('/audit/verify')).json()
   t.same(await verify(), { valid: true, records: 4, firstInvalidId: null })
-  assertProblem(
-    t,
-    await app.inject({ method: 'GET', url: '/audit/verify', headers: auth('integration-flow') }),
-    403,
-    'CMS_FORBIDDEN',
-    'flows cannot verify',
-  )
+  assertProblem(t, await asRole('integration-flow').get('/audit/verify'), 403, 'CMS_FORBIDDEN', 'flows cannot verify')
 
   const rows = await app.db.selectFrom('audit_log').select(['id', 'actor']).orderBy('id').execute()
   await app.db.updateTable('audit_log').set({ actor: 'someone-else' }).where('id', '=', rows[1]!.id).execute()

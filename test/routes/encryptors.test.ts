@@ -1,11 +1,13 @@
 import t from 'tap'
-import { auth, buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.js'
+import { asRoleOn } from '../helpers/as-role.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { assertProblem, encrypt, putCertificate, putEncryptor, snapshot } from '../helpers/requests.js'
 
 t.test('create with defaults, read, add and remove aliases, delete', async (t) => {
   const app = await buildTestApp(t)
+  const asRole = asRoleOn(app)
   const a = await issueCertificate('a')
   const b = await issueCertificate('b')
   await putCertificate(app, 'a', a)
@@ -31,12 +33,7 @@ t.test('create with defaults, read, add and remove aliases, delete', async (t) =
     'an unchanged PUT keeps the version',
   )
 
-  const added = await app.inject({
-    method: 'POST',
-    url: '/encryptors/orders/aliases',
-    headers: auth('integration-developer'),
-    payload: { alias: 'b' },
-  })
+  const added = await asRole('integration-developer').post('/encryptors/orders/aliases', { alias: 'b' })
   t.equal(added.statusCode, 200)
   t.same(added.json().receiverAliases, ['a', 'b'])
   t.equal(added.headers.etag, '"2"')
@@ -46,31 +43,22 @@ t.test('create with defaults, read, add and remove aliases, delete', async (t) =
   t.equal((await opensslDecrypt(two.rawPayload, a)).toString(), 'for both')
   t.equal((await opensslDecrypt(two.rawPayload, b)).toString(), 'for both')
 
-  const usedBy = (await app.inject({ method: 'GET', url: '/keystore/entries/b', headers: auth('monitor') })).json()
-    .usedBy
+  const usedBy = (await asRole('monitor').get('/keystore/entries/b')).json().usedBy
   t.same(usedBy, ['orders'])
 
-  const removed = await app.inject({
-    method: 'DELETE',
-    url: '/encryptors/orders/aliases/a',
-    headers: { ...auth('integration-developer'), 'if-match': '"2"' },
-  })
+  const removed = await asRole('integration-developer').delete('/encryptors/orders/aliases/a', { 'if-match': '"2"' })
   t.equal(removed.statusCode, 200)
   t.same(removed.json().receiverAliases, ['b'])
   const one = await encrypt(app, 'orders', 'for b only')
   t.equal(one.headers['x-cms-recipients'], 'b', 'the change is used by the very next encrypt')
   await t.rejects(opensslDecrypt(one.rawPayload, a), 'the removed receiver cannot decrypt')
 
-  const list = (await app.inject({ method: 'GET', url: '/encryptors', headers: auth('tenant-admin') })).json()
+  const list = (await asRole('tenant-admin').get('/encryptors')).json()
   t.same(
     list.encryptors.map((e: { id: string }) => e.id),
     ['orders'],
   )
-  t.equal(
-    (await app.inject({ method: 'DELETE', url: '/encryptors/orders', headers: auth('integration-developer') }))
-      .statusCode,
-    204,
-  )
+  t.equal((await asRole('integration-developer').delete('/encryptors/orders')).statusCode, 204)
   assertProblem(t, await encrypt(app, 'orders', 'x'), 404, 'CMS_ENCRYPTOR_NOT_FOUND')
 })
 
@@ -139,6 +127,7 @@ t.test('subject key identifiers: refused when saved and at encrypt time', async 
 
 t.test('bad input is refused with a precise problem and changes nothing', async (t) => {
   const app = await buildTestApp(t)
+  const asRole = asRoleOn(app)
   await putCertificate(app, 'a', await issueCertificate('a'))
   await putCertificate(app, 'b', await issueCertificate('b'))
   t.equal((await putEncryptor(app, 'one', { receiverAliases: ['a'] })).statusCode, 201)
@@ -148,19 +137,9 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
   )
 
   const put = (body: unknown, headers: Record<string, string> = {}, id = 'new-one') =>
-    app.inject({
-      method: 'PUT',
-      url: `/encryptors/${id}`,
-      headers: { ...auth('integration-developer'), ...headers },
-      payload: body as object,
-    })
+    asRole('integration-developer').put(`/encryptors/${id}`, body as object, headers)
   const rawJson = (text: string) =>
-    app.inject({
-      method: 'PUT',
-      url: '/encryptors/new-one',
-      headers: { ...auth('integration-developer'), 'content-type': 'application/json' },
-      payload: text,
-    })
+    asRole('integration-developer').put('/encryptors/new-one', text, { 'content-type': 'application/json' })
   const cases: Array<{ name: string; send: () => ReturnType<typeof put>; status: number; code: string }> = [
     {
       name: 'an alias missing with missingAlias fail',
@@ -270,11 +249,8 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
     {
       name: 'broken JSON',
       send: () =>
-        app.inject({
-          method: 'PUT',
-          url: '/encryptors/x',
-          headers: { ...auth('integration-developer'), 'content-type': 'application/json' },
-          payload: '{"receiverAliases": [',
+        asRole('integration-developer').put('/encryptors/x', '{"receiverAliases": [', {
+          'content-type': 'application/json',
         }),
       status: 400,
       code: 'CMS_MALFORMED_JSON',
@@ -282,12 +258,7 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
     {
       name: 'a non-JSON body',
       send: () =>
-        app.inject({
-          method: 'PUT',
-          url: '/encryptors/x',
-          headers: { ...auth('integration-developer'), 'content-type': 'application/x-pem-file' },
-          payload: 'x',
-        }),
+        asRole('integration-developer').put('/encryptors/x', 'x', { 'content-type': 'application/x-pem-file' }),
       status: 415,
       code: 'CMS_UNSUPPORTED_MEDIA_TYPE',
     },
@@ -311,13 +282,13 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
     },
     {
       name: 'tenant-admin writing an encryptor',
-      send: () => put({ receiverAliases: ['a'] }, auth('tenant-admin')),
+      send: () => asRole('tenant-admin').put('/encryptors/new-one', { receiverAliases: ['a'] }),
       status: 403,
       code: 'CMS_FORBIDDEN',
     },
     {
       name: 'integration-flow writing an encryptor',
-      send: () => put({ receiverAliases: ['a'] }, auth('integration-flow')),
+      send: () => asRole('integration-flow').put('/encryptors/new-one', { receiverAliases: ['a'] }),
       status: 403,
       code: 'CMS_FORBIDDEN',
     },
@@ -329,77 +300,55 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
     },
     {
       name: 'get an unknown encryptor',
-      send: () => app.inject({ method: 'GET', url: '/encryptors/nope', headers: auth('monitor') }),
+      send: () => asRole('monitor').get('/encryptors/nope'),
       status: 404,
       code: 'CMS_ENCRYPTOR_NOT_FOUND',
     },
     {
       name: 'delete an unknown encryptor',
-      send: () => app.inject({ method: 'DELETE', url: '/encryptors/nope', headers: auth('integration-developer') }),
+      send: () => asRole('integration-developer').delete('/encryptors/nope'),
       status: 404,
       code: 'CMS_ENCRYPTOR_NOT_FOUND',
     },
     {
       name: 'add an alias to an unknown encryptor',
-      send: () =>
-        app.inject({
-          method: 'POST',
-          url: '/encryptors/nope/aliases',
-          headers: auth('integration-developer'),
-          payload: { alias: 'b' },
-        }),
+      send: () => asRole('integration-developer').post('/encryptors/nope/aliases', { alias: 'b' }),
       status: 404,
       code: 'CMS_ENCRYPTOR_NOT_FOUND',
     },
     {
       name: 'add an alias twice',
-      send: () =>
-        app.inject({
-          method: 'POST',
-          url: '/encryptors/one/aliases',
-          headers: auth('integration-developer'),
-          payload: { alias: 'a' },
-        }),
+      send: () => asRole('integration-developer').post('/encryptors/one/aliases', { alias: 'a' }),
       status: 409,
       code: 'CMS_ALIAS_ALREADY_LISTED',
     },
     {
       name: 'add a missing alias with fail',
-      send: () =>
-        app.inject({
-          method: 'POST',
-          url: '/encryptors/one/aliases',
-          headers: auth('integration-developer'),
-          payload: { alias: 'ghost' },
-        }),
+      send: () => asRole('integration-developer').post('/encryptors/one/aliases', { alias: 'ghost' }),
       status: 409,
       code: 'CMS_NO_RECIPIENT',
     },
     {
       name: 'remove the last alias',
-      send: () =>
-        app.inject({ method: 'DELETE', url: '/encryptors/one/aliases/a', headers: auth('integration-developer') }),
+      send: () => asRole('integration-developer').delete('/encryptors/one/aliases/a'),
       status: 409,
       code: 'CMS_LAST_ALIAS',
     },
     {
       name: 'remove the last present alias (skip)',
-      send: () =>
-        app.inject({ method: 'DELETE', url: '/encryptors/skipper/aliases/a', headers: auth('integration-developer') }),
+      send: () => asRole('integration-developer').delete('/encryptors/skipper/aliases/a'),
       status: 409,
       code: 'CMS_NO_RECIPIENT',
     },
     {
       name: 'remove an alias not listed',
-      send: () =>
-        app.inject({ method: 'DELETE', url: '/encryptors/one/aliases/b', headers: auth('integration-developer') }),
+      send: () => asRole('integration-developer').delete('/encryptors/one/aliases/b'),
       status: 404,
       code: 'CMS_ALIAS_NOT_LISTED',
     },
     {
       name: 'remove an alias as tenant-admin',
-      send: () =>
-        app.inject({ method: 'DELETE', url: '/encryptors/skipper/aliases/ghost', headers: auth('tenant-admin') }),
+      send: () => asRole('tenant-admin').delete('/encryptors/skipper/aliases/ghost'),
       status: 403,
       code: 'CMS_FORBIDDEN',
     },

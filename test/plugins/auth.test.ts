@@ -1,7 +1,8 @@
 import t from 'tap'
 import { ROLES, type Role } from '../../src/auth/tokens.js'
 import { auth, buildTestApp } from '../helpers/app.js'
-import { generateOpenApiObject } from '../helpers/openapi.js'
+import { asRoleOn } from '../helpers/as-role.js'
+import { generateOpenApiObject } from '../../src/openapi/generate.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal } from '../helpers/renewals.js'
 import { assertProblem, putCertificate, putEncryptor, snapshot } from '../helpers/requests.js'
@@ -52,6 +53,8 @@ t.test('every route: no token and a bad token are 401, each wrong role is 403, a
   t.same(operations.sort(), Object.keys(ACCESS).sort(), 'the table names every operation the service has')
 
   const app = await buildTestApp(t)
+
+  const asRole = asRoleOn(app)
   const receiver = await issueCertificate('roles-receiver')
   const next = await issueCertificate('roles-next', { notAfter: new Date(Date.now() + 800 * 86_400_000) })
   await putCertificate(app, 'partner', receiver)
@@ -64,7 +67,7 @@ t.test('every route: no token and a bad token are 401, each wrong role is 403, a
       certificate: next.pem,
     })
   ).json()
-  const audit = async () => (await app.inject({ method: 'GET', url: '/audit', headers: auth('monitor') })).json()
+  const audit = async () => (await asRole('monitor').get('/audit')).json()
   const before = { store: await snapshot(app), audit: await audit() }
 
   // Real resources, so a permitted call would act on them: refusals must happen before any effect.

@@ -1,5 +1,4 @@
-import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { createWriteStream, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import t from 'tap'
@@ -23,8 +22,7 @@ function throttle(mbPerSecond: number) {
 t.test(
   'SIGTERM during a large streamed encrypt: the stream completes, new requests are refused, the process exits cleanly',
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'cms-sigterm-'))
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const dir = t.testdir()
     const service = await startReplica(t, 'sigterm', await freshDatabaseUrl(t), {
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE_MS: '30000',

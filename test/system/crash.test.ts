@@ -1,9 +1,6 @@
 import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
-import { freshDatabaseUrl, TOKENS } from '../helpers/app.js'
+import { freshDatabaseUrl, storeDir, TOKENS } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate, type TestCertificate } from '../helpers/pki.js'
 import { callReplica, startReplica } from '../helpers/replica.js'
@@ -13,7 +10,8 @@ import { callReplica, startReplica } from '../helpers/replica.js'
  * seeded random moment, KILLS times, restarted each time on the same store. After every restart:
  * the store opens, every renewal is at a step boundary, the audit chain verifies and its latest
  * record for each entry and encryptor matches what is stored (change and record committed
- * together), every acknowledged change is there, and encrypts decrypt in OpenSSL.
+ * together), every acknowledged change is there, and encrypts decrypt in OpenSSL. Each round makes
+ * progress (at least one acknowledged change) before its kill, so the test cannot pass by doing nothing.
  */
 const KILLS = Number(process.env.CRASH_KILLS ?? 25)
 const DAY = 86_400_000
@@ -33,8 +31,7 @@ const call = callReplica
 
 t.test(`${KILLS} kill -9s during changes: the store is always at a consistent boundary`, async (t) => {
   const rand = random(20261125)
-  const dir = mkdtempSync(join(tmpdir(), 'cms-crash-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = storeDir(t, 'cms-crash-')
   const databaseUrl = await freshDatabaseUrl(t)
   const env = { DATA_DIR: dir }
   const certs: TestCertificate[] = []
@@ -65,15 +62,27 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
     201,
   )
 
-  // Requests go one at a time: after a kill, b holds the last acknowledged certificate, or the one
-  // whose request was in flight (committed, but the answer never arrived).
+  // Requests go one at a time: after a kill, each acknowledged change is there, and the one whose
+  // request was in flight (committed, but the answer never arrived) may be there too.
   let acknowledgedB = sha256(certs[1]!.der)
   let inFlightB: string | undefined
+  let acknowledgedBListed = false
+  let inFlightBListed: boolean | undefined
+  /** Steps done per renewal, as acknowledged by the service's answers. */
+  const acknowledgedSteps = new Map<string, number>()
+  const doneSteps = (renewal: { steps: Array<{ status: string }> }) =>
+    renewal.steps.filter((s) => s.status === 'done').length
   let acknowledgedChanges = 0
+  const idleRounds: number[] = []
   const problems: string[] = []
   for (let kill = 0; kill < KILLS; kill++) {
-    // A stream of changes, cut short by SIGKILL after 0–400 ms.
+    // A stream of changes, cut short by SIGKILL at a random moment once this round made progress.
     let running = true
+    let roundChanges = 0
+    const acknowledge = () => {
+      acknowledgedChanges++
+      roundChanges++
+    }
     const changes = (async () => {
       for (let i = 0; running; i++) {
         const choice = rand()
@@ -84,37 +93,54 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
             const res = await call(service, 'PUT', '/keystore/entries/b', 'tenant-admin', { certificate: cert.pem })
             if (res.status < 300) {
               acknowledgedB = inFlightB
-              acknowledgedChanges++
+              acknowledge()
             }
             inFlightB = undefined
           } else if (choice < 0.7) {
             const listed = JSON.parse((await call(service, 'GET', '/encryptors/flow', 'monitor')).body)
               .receiverAliases as string[]
-            if (listed.includes('b'))
-              await call(service, 'DELETE', '/encryptors/flow/aliases/b', 'integration-developer')
-            else await call(service, 'POST', '/encryptors/flow/aliases', 'integration-developer', { alias: 'b' })
+            inFlightBListed = !listed.includes('b')
+            const res = listed.includes('b')
+              ? await call(service, 'DELETE', '/encryptors/flow/aliases/b', 'integration-developer')
+              : await call(service, 'POST', '/encryptors/flow/aliases', 'integration-developer', { alias: 'b' })
+            if (res.status < 300) {
+              acknowledgedBListed = inFlightBListed
+              acknowledge()
+            }
+            inFlightBListed = undefined
           } else {
             const active = JSON.parse((await call(service, 'GET', '/renewals?state=active', 'monitor')).body)
               .renewals as Array<{ id: string; next: { step: string; role: keyof typeof TOKENS } }>
-            if (active[0])
-              await call(service, 'POST', `/renewals/${active[0].id}/steps/${active[0].next.step}`, active[0].next.role)
-            else {
-              const res = await call(service, 'POST', '/renewals', 'tenant-admin', {
-                procedure: 'exchange',
-                encryptorId: 'flow',
-                currentAlias: 'a',
-                certificate: (await fresh()).pem,
-              })
-              if (res.status !== 201 && res.status !== 409)
-                problems.push(`kill ${kill}: start ${res.status} ${res.body.slice(0, 160)}`)
-            }
+            const res = active[0]
+              ? await call(
+                  service,
+                  'POST',
+                  `/renewals/${active[0].id}/steps/${active[0].next.step}`,
+                  active[0].next.role,
+                )
+              : await call(service, 'POST', '/renewals', 'tenant-admin', {
+                  procedure: 'exchange',
+                  encryptorId: 'flow',
+                  currentAlias: 'a',
+                  certificate: (await fresh()).pem,
+                })
+            if (res.status < 300) {
+              const renewal = res.json() as { id: string; steps: Array<{ status: string }> }
+              acknowledgedSteps.set(renewal.id, doneSteps(renewal))
+              acknowledge()
+            } else if (!active[0] && res.status !== 409)
+              problems.push(`kill ${kill}: start ${res.status} ${res.body.slice(0, 160)}`)
           }
         } catch {
           return // the process died under us
         }
       }
     })()
-    await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)))
+    // Progress first (counted, not timed: a slow machine only takes longer), then a random moment.
+    for (let waited = 0; roundChanges === 0 && waited < 30_000; waited += 10)
+      await new Promise((r) => setTimeout(r, 10))
+    if (roundChanges === 0) idleRounds.push(kill)
+    await new Promise((r) => setTimeout(r, Math.floor(rand() * 300)))
     service.process.kill('SIGKILL')
     running = false
     await changes
@@ -133,6 +159,9 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
       steps: Array<{ status: string; at?: string }>
     }>) {
       const done = r.steps.filter((s) => s.status === 'done')
+      if (done.length < (acknowledgedSteps.get(r.id) ?? 0))
+        problems.push(`kill ${kill}: renewal ${r.id} lost an acknowledged step (${done.length} done)`)
+      acknowledgedSteps.set(r.id, done.length)
       if (done.some((s) => !s.at)) problems.push(`kill ${kill}: renewal ${r.id} has a step without its log`)
       if (r.state === 'completed' && done.length !== r.steps.length)
         problems.push(`kill ${kill}: renewal ${r.id} completed mid-way`)
@@ -156,6 +185,13 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
       problems.push(`kill ${kill}: the acknowledged certificate under b was lost`)
     acknowledgedB = currentB
     inFlightB = undefined
+    const bListed = (encryptor.receiverAliases as string[]).includes('b')
+    if (bListed !== acknowledgedBListed && bListed !== inFlightBListed)
+      problems.push(
+        `kill ${kill}: the acknowledged ${acknowledgedBListed ? 'addition' : 'removal'} of alias b was lost`,
+      )
+    acknowledgedBListed = bListed
+    inFlightBListed = undefined
 
     // Each alias's current certificate decrypts a fresh message: the store and the cache agree.
     const payload = `after kill ${kill}`
@@ -178,5 +214,8 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
       }
     }
   }
-  t.same(problems, [], `${KILLS} kills, ${acknowledgedChanges} acknowledged certificate changes: consistent every time`)
+  t.same(idleRounds, [], 'every round acknowledged at least one change before its kill')
+  t.ok(acknowledgedChanges >= KILLS, `${acknowledgedChanges} changes acknowledged across ${KILLS} kills`)
+  t.ok(acknowledgedSteps.size > 0, `${acknowledgedSteps.size} renewals started, their steps survived every kill`)
+  t.same(problems, [], `${KILLS} kills: every acknowledged change survived, consistent every time`)
 })
