@@ -119,6 +119,12 @@ export interface AuditRecord {
   comment: string | null
 }
 
+/** A stored row as the API shows it: the JSON columns parsed, the chain hash left out. */
+function toRecord({ id, hash: _hash, before, after, renewal_id, ...text }: Selectable<Database['audit_log']>) {
+  const parse = (json: string | null): unknown => (json === null ? null : JSON.parse(json))
+  return { ...text, id: Number(id), before: parse(before), after: parse(after), renewalId: renewal_id }
+}
+
 /** Audit records, newest first, filtered; `next` is the cursor for the following page. */
 export async function listAudit(
   db: Executor,
@@ -139,18 +145,7 @@ export async function listAudit(
   const rows = await q.execute()
   const page = rows.slice(0, f.limit)
   return {
-    records: page.map((r) => ({
-      id: Number(r.id),
-      at: r.at,
-      actor: r.actor,
-      role: r.role,
-      action: r.action,
-      target: r.target,
-      before: r.before === null ? null : JSON.parse(r.before),
-      after: r.after === null ? null : JSON.parse(r.after),
-      renewalId: r.renewal_id,
-      comment: r.comment,
-    })),
+    records: page.map(toRecord),
     next: rows.length > f.limit ? Number(page[page.length - 1]!.id) : null,
   }
 }

@@ -3,6 +3,14 @@ import type { Executor } from '../store/schema.js'
 /** A certificate being written under an alias, at `at` (ISO 8601). */
 type CertificateWrite = { alias: string; certificate: Buffer; sha256_fingerprint: string; version: number; at: string }
 
+/** The columns that change whenever an alias gets a certificate, created or replaced. */
+const currentCertificate = ({ certificate, sha256_fingerprint, version, at }: CertificateWrite) => ({
+  certificate,
+  sha256_fingerprint,
+  version,
+  updated_at: at,
+})
+
 /** Queries on the keystore tables; one set for every SQL dialect. */
 export const keystoreRepository = {
   find(db: Executor, alias: string) {
@@ -30,28 +38,12 @@ export const keystoreRepository = {
   async insert(db: Executor, row: CertificateWrite) {
     await db
       .insertInto('keystore_entries')
-      .values({
-        alias: row.alias,
-        certificate: row.certificate,
-        sha256_fingerprint: row.sha256_fingerprint,
-        version: row.version,
-        created_at: row.at,
-        updated_at: row.at,
-      })
+      .values({ alias: row.alias, ...currentCertificate(row), created_at: row.at })
       .execute()
   },
 
   async replace(db: Executor, row: CertificateWrite) {
-    await db
-      .updateTable('keystore_entries')
-      .set({
-        certificate: row.certificate,
-        sha256_fingerprint: row.sha256_fingerprint,
-        version: row.version,
-        updated_at: row.at,
-      })
-      .where('alias', '=', row.alias)
-      .execute()
+    await db.updateTable('keystore_entries').set(currentCertificate(row)).where('alias', '=', row.alias).execute()
   },
 
   async delete(db: Executor, alias: string) {

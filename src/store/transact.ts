@@ -50,31 +50,31 @@ export async function transact<T>(
  * advisory lock. SQLite: within a process transactions are serial already; across processes (an
  * overlapping restart) a transaction that read first could not upgrade to writing, so it writes first.
  */
-export async function writeTransaction<T>(
+export function writeTransaction<T>(db: Kysely<Database>, work: (tx: Transaction<Database>) => Promise<T>) {
+  return lockedTransaction(db, 'write', work)
+}
+
+/** A read of several tables as one consistent view: it waits for a writer in progress to commit. */
+export function readSnapshot<T>(db: Kysely<Database>, work: (tx: Transaction<Database>) => Promise<T>) {
+  return lockedTransaction(db, 'read', work)
+}
+
+async function lockedTransaction<T>(
   db: Kysely<Database>,
+  mode: 'write' | 'read',
   work: (tx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
   const postgres = dialectOf(db) === 'postgres'
   return db.transaction().execute(async (tx) => {
-    if (postgres) await sql`select pg_advisory_xact_lock(${WRITE_LOCK})`.execute(tx)
-    else
+    if (postgres && mode === 'write') await sql`select pg_advisory_xact_lock(${WRITE_LOCK})`.execute(tx)
+    else if (postgres) await sql`select pg_advisory_xact_lock_shared(${WRITE_LOCK})`.execute(tx)
+    else if (mode === 'write') {
       await tx
         .updateTable('write_lock')
         .set((eb) => ({ writes: eb('writes', '+', 1) }))
         .where('id', '=', 1)
         .execute()
-    return work(tx)
-  })
-}
-
-/** A read of several tables as one consistent view: it waits for a writer in progress to commit. */
-export async function readSnapshot<T>(
-  db: Kysely<Database>,
-  work: (tx: Transaction<Database>) => Promise<T>,
-): Promise<T> {
-  const postgres = dialectOf(db) === 'postgres'
-  return db.transaction().execute(async (tx) => {
-    if (postgres) await sql`select pg_advisory_xact_lock_shared(${WRITE_LOCK})`.execute(tx)
+    }
     return work(tx)
   })
 }
