@@ -44,9 +44,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Kysely<Dat
 }
 
 /**
- * Applies pending migrations. Kysely locks PostgreSQL migrations; on SQLite two processes opening
- * one new file at once (an overlapping restart) can both try: the loser's transaction rolls back
- * whole, and a retry finds the winner's migrations applied.
+ * Applies pending migrations. Kysely locks PostgreSQL migrations and runs them in one transaction. On
+ * SQLite it does neither (its adapter has no transactional DDL): two processes opening one new file at
+ * once (an overlapping restart) can both try, the loser fails on SQLite's write lock or on a table
+ * the winner created, and a retry finds the winner's migrations applied.
  */
 async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
   for (let attempt = 1; ; attempt++) {
