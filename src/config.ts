@@ -55,7 +55,7 @@ const ConfigSchema = Type.Object({
   RATE_LIMIT_MAX: Type.Integer({
     default: 600,
     minimum: 0,
-    description: 'Requests per token and RATE_LIMIT_WINDOW_MS (0: no limit).',
+    description: 'Requests per token (per client address without one) and RATE_LIMIT_WINDOW_MS (0: no limit).',
   }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({
     default: 60_000,

@@ -97,12 +97,22 @@ export const Errors = {
 
   NOT_READY: problem('CMS_NOT_READY', 503, '%s'),
   OVERLOADED: problem('CMS_OVERLOADED', 503, 'The service is overloaded; retry later.'),
-  RATE_LIMITED: problem('CMS_RATE_LIMITED', 429, 'Too many requests for this token; retry in %s.'),
+  RATE_LIMITED: problem('CMS_RATE_LIMITED', 429, 'Too many requests from this token or address; retry in %s.'),
   INTERNAL: problem('CMS_INTERNAL', 500, 'Internal error.'),
 } as const
 
 /** One entry of the catalogue: routes list the entries they may answer with (route config `errors`). */
 export type CatalogueError = FastifyErrorConstructor
+
+/**
+ * Entries always answered with a Retry-After header: the rate limiter and load shedding set it, a
+ * paused encryptor's error carries `retryAfter` for the error handler. The OpenAPI document reads it.
+ */
+export const WITH_RETRY_AFTER: readonly CatalogueError[] = [
+  Errors.RATE_LIMITED,
+  Errors.OVERLOADED,
+  Errors.ENCRYPTOR_PAUSED,
+]
 
 /** The code and status of a catalogue entry (read from an instance: the constructor does not carry them). */
 export function codeAndStatus(entry: CatalogueError): { code: string; status: number } {

@@ -10,7 +10,8 @@ declare module 'fastify' {
     /**
      * Whether a route needs a token is decided here and nowhere else: every route declares either
      * `public: true` or the `roles` allowed on it, or it fails to register. The auth check, the
-     * OpenAPI `security` field and the rate-limit exemption all read it.
+     * OpenAPI `security` field and the rate limit (by client address on a public route, and which
+     * roles are counted) all read it.
      */
     public?: true
     /** Roles allowed on the route. */

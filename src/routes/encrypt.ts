@@ -7,7 +7,7 @@ import { createOutputEncoder, encodedLength, encodeWhole, mediaType, OUTPUT_ENCO
 import type { EncryptorPause } from '../encryptors/encryptor.js'
 import { Errors } from '../errors.js'
 import { hasPayload, readExactly } from './payload.js'
-import { binaryBody, EncryptorId, textBody } from './schemas.js'
+import { binaryBody, EncryptorIdParams, textBody } from './schemas.js'
 
 /**
  * Payloads up to this size are read whole and encrypted in one call: the fastest path for the many
@@ -57,6 +57,7 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
           Errors.REQUEST_ABORTED,
           Errors.UNSUPPORTED_MEDIA_TYPE,
         ],
+        responseHeaders: { 200: ['X-Cms-Recipients', 'Cache-Control'] },
         // The payload is never parsed, so no schema validates it.
         documentedBody: { '*/*': binaryBody('The payload: raw bytes of any media type.') },
       },
@@ -67,7 +68,7 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
           'The body is the payload, raw bytes of any media type. With a Content-Length the output is DER ' +
           '(or its base64/PEM); a chunked body gets BER with indefinite lengths. X-Cms-Recipients lists the ' +
           'aliases encrypted for, in RecipientInfo order.',
-        params: Type.Object({ id: EncryptorId }),
+        params: EncryptorIdParams,
         querystring: Type.Object({
           encoding: Type.Optional(
             Type.Enum([...OUTPUT_ENCODINGS], { description: "Overrides the encryptor's output encoding." }),
@@ -77,12 +78,6 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
           // Sent as bytes (a Buffer or a stream), never serialized as JSON.
           200: {
             description: 'The CMS ContentInfo (EnvelopedData, or AuthEnvelopedData for GCM).',
-            headers: {
-              'x-cms-recipients': {
-                type: 'string',
-                description: 'Aliases encrypted for, comma-separated, in RecipientInfo order.',
-              },
-            },
             content: {
               'application/pkcs7-mime': binaryBody('DER (known length) or BER (chunked input).'),
               'text/plain': textBody('base64 of the DER/BER, one line.'),

@@ -6,12 +6,15 @@ import { isReachable } from '../store/database.js'
 const Status = (description: string) =>
   Type.Object({ status: Type.String({ description: '"ok" or "ready".' }) }, { description })
 
-/** Liveness and readiness for orchestrators; no authentication. */
+/**
+ * Liveness and readiness for orchestrators: no token, and never rate-limited (`rateLimit: false`),
+ * since they are cheap and a refused probe would take a healthy instance out of rotation.
+ */
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/health/live',
     {
-      config: { public: true },
+      config: { public: true, rateLimit: false },
       schema: { tags: ['health'], summary: 'The process is up', response: { 200: Status('Alive.') } },
     },
     async () => ({ status: 'ok' }),
@@ -20,7 +23,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/health/ready',
     {
-      config: { public: true, errors: [Errors.NOT_READY] },
+      config: { public: true, rateLimit: false, errors: [Errors.NOT_READY] },
       schema: {
         tags: ['health'],
         summary: 'The store is reachable (and, on PostgreSQL, change notifications are flowing)',

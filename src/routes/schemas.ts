@@ -18,8 +18,12 @@ export const EncryptorId = Type.String({
   minLength: 1,
   maxLength: 250,
   description:
-    'Encryptor id: 1–250 characters of A–Z, a–z, 0–9, ".", "_", "-", starting with a letter or digit. Case-sensitive.',
+    'Encryptor id: 1–250 characters of A–Z, a–z, 0–9, ".", "_", "-", starting with a letter or digit. ' +
+    'Case-sensitive.',
 })
+
+/** The path of an encryptor and of what it does (encrypt). */
+export const EncryptorIdParams = Type.Object({ id: EncryptorId })
 
 export const ConditionalHeaders = Type.Object({
   'if-match': Type.Optional(
@@ -49,6 +53,9 @@ export const CERTIFICATE_ERRORS = [
   Errors.KEY_USAGE_FORBIDS_ENCRYPTION,
   Errors.CERTIFICATE_EXPIRED,
 ]
+
+/** What a change is refused for when it would leave an encryptor unable to encrypt for its receivers. */
+export const RECIPIENT_ERRORS = [Errors.NO_RECIPIENT, Errors.SUBJECT_KEY_IDENTIFIER_MISSING]
 
 /** Text and binary bodies that are not JSON, as OpenAPI 3.1 describes them. */
 export const textBody = (description: string) => ({ schema: { type: 'string', description } })

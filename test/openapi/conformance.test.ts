@@ -57,7 +57,12 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   let op = 'GET /health/live'
   await check(op, 'alive', send('GET', '/health/live'))
   op = 'GET /health/ready'
-  await check(op, 'ready', send('GET', '/health/ready'))
+  // On PostgreSQL a heartbeat that times out on a loaded machine reports not-ready (503, documented
+  // and checked too) until the listener reconnects: wait for ready instead of asking once.
+  for (let tries = 0; tries < 200; tries++) {
+    if ((await check(op, 'ready', send('GET', '/health/ready'))).statusCode === 200) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
   op = 'GET /openapi.yaml'
   await check(op, 'the document', send('GET', '/openapi.yaml'))
 
@@ -239,12 +244,22 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   op = 'GET /metrics'
   await check(op, 'scrape', send('GET', '/metrics'))
 
-  // Rate limiting, on an app that counts: the second request of a token in the window is refused.
+  // Rate limiting, on an app that counts: the second request of a token (or, without one, of an
+  // address) in the window is refused; the health probes never are (their document has no 429).
   const limited = requester(await buildTestApp(t, { RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '60000' }))
-  op = 'GET /encryptors'
-  await check(op, 'within the limit', limited('GET', '/encryptors', { role: 'monitor' }))
-  await check(op, 'over the limit', limited('GET', '/encryptors', { role: 'monitor' }))
-  t.equal(contract.seen.get(op)?.has(429), true, 'the limit was reached')
+  for (const [operation, url, role] of [
+    ['GET /encryptors', '/encryptors', 'monitor'],
+    ['GET /metrics', '/metrics', undefined],
+    ['GET /openapi.yaml', '/openapi.yaml', undefined],
+  ] as const) {
+    await check(operation, 'within the limit', limited('GET', url, { role }))
+    await check(operation, 'over the limit', limited('GET', url, { role }))
+    t.equal(contract.seen.get(operation)?.has(429), true, `${operation}: the limit was reached`)
+  }
+  for (let i = 0; i < 3; i++) {
+    await check('GET /health/live', 'never limited', limited('GET', '/health/live'))
+    await check('GET /health/ready', 'never limited', limited('GET', '/health/ready'))
+  }
 
   contract.assertEveryOperationExercised(t)
 })

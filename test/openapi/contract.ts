@@ -6,20 +6,34 @@ import type { Test } from 'tap'
 interface MediaType {
   schema?: unknown
 }
+interface HeaderObject {
+  required?: boolean
+  schema?: { type?: string }
+}
 interface ResponseObject {
   description?: string
+  headers?: Record<string, HeaderObject | { $ref: string }>
   content?: Record<string, MediaType>
 }
 type Responses = Record<string, ResponseObject | { $ref: string }>
 export interface OpenApiDocument {
   paths: Record<string, Record<string, { responses: Responses }>>
-  components: { schemas?: object; responses?: Record<string, ResponseObject> }
+  components: { schemas?: object; responses?: Record<string, ResponseObject>; headers?: Record<string, HeaderObject> }
 }
 
 const essence = (mediaType: string) => mediaType.split(';')[0]!.trim().toLowerCase()
 const isJson = (type: string) => type === 'application/json' || type.endsWith('+json')
 const isText = (type: string) =>
   type.startsWith('text/') || ['application/x-pem-file', 'application/yaml'].includes(type)
+
+/**
+ * Headers the service sets itself as part of its API: a response may carry one only where the document
+ * declares it for that status. Left out: Content-Type (checked against the media types below) and
+ * Content-Length, which HTTP itself defines; helmet's security headers and @fastify/rate-limit's
+ * advisory X-RateLimit-* (documented in docs/operations.md), which say nothing about one operation;
+ * Connection, which is transport.
+ */
+export const CONTRACT_HEADERS = ['etag', 'location', 'retry-after', 'x-cms-recipients', 'cache-control', 'x-request-id']
 
 /** `#/components/...` of the document, as seen from a schema compiled on its own. */
 function rebase(schema: unknown): unknown {
@@ -35,9 +49,9 @@ function rebase(schema: unknown): unknown {
 
 /**
  * Checks real responses against the OpenAPI document: the status is documented for the operation,
- * the Content-Type is one documented for that status, and the body validates against the documented
- * schema (JSON Schema 2020-12, as OpenAPI 3.1 says) — for problems, that includes the `code`s the
- * operation lists. Remembers which statuses of which operations were seen.
+ * the contract headers are the documented ones, the Content-Type is one documented for that status,
+ * and the body validates against the documented schema (JSON Schema 2020-12, as OpenAPI 3.1 says) —
+ * for problems, that includes the `code`s the operation lists. Remembers which statuses of which operations were seen.
  */
 export class ContractChecker {
   private readonly ajv
@@ -67,6 +81,35 @@ export class ContractChecker {
     return response
   }
 
+  /** The headers documented for a response, by lower-case name, their `$ref`s resolved. */
+  private headers(response: ResponseObject): Map<string, HeaderObject> {
+    return new Map(
+      Object.entries(response.headers ?? {}).map(([name, header]) => [
+        name.toLowerCase(),
+        '$ref' in header
+          ? (this.doc.components.headers?.[header.$ref.replace('#/components/headers/', '')] ?? {})
+          : header,
+      ]),
+    )
+  }
+
+  /** What is wrong with the headers of `res`: undeclared contract headers, required ones absent, bad integers. */
+  private headerViolations(response: ResponseObject, res: LightMyRequestResponse): string[] {
+    const declared = this.headers(response)
+    const wrong: string[] = []
+    for (const name of CONTRACT_HEADERS)
+      if (res.headers[name] !== undefined && !declared.has(name)) wrong.push(`${name} sent but not declared`)
+    for (const [name, header] of declared) {
+      const value = res.headers[name]
+      if (value === undefined) {
+        if (header.required) wrong.push(`${name} required but absent`)
+      } else if (header.schema?.type === 'integer' && !/^\d+$/.test(String(value))) {
+        wrong.push(`${name} "${String(value)}" is not an integer`)
+      }
+    }
+    return wrong
+  }
+
   private validator(schema: unknown): ValidateFunction {
     let validate = this.validators.get(schema)
     if (!validate) {
@@ -91,6 +134,7 @@ export class ContractChecker {
       t.fail(`${at}: status not documented`)
       return
     }
+    t.same(this.headerViolations(response, res), [], `${at}: headers as documented`)
     if (!response.content) {
       t.equal(res.rawPayload.length, 0, `${at}: no body, as documented`)
       return

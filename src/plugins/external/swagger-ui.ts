@@ -3,7 +3,11 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { registerPublic } from '../auth.js'
 
-/** The API contract: /openapi.yaml (the same document as the committed openapi.yaml) and Swagger UI at /docs. */
+/**
+ * The API contract: /openapi.yaml and Swagger UI at /docs. The served document describes the running
+ * configuration; the committed openapi.yaml describes the defaults (METRICS_REQUIRE_TOKEN,
+ * RATE_LIMIT_MAX=0, RATE_LIMIT_FLOWS and MAX_EVENT_LOOP_DELAY_MS=0 change security, 429s and 503s).
+ */
 export default fp(
   async function apiDocs(fastify: FastifyInstance) {
     // Swagger UI's routes cannot carry our route config; the whole UI is public, like the document.

@@ -1,7 +1,7 @@
 import swagger, { type SwaggerOptions } from '@fastify/swagger'
 import type { FastifyContextConfig, FastifyInstance, FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
-import { codeAndStatus } from '../../errors.js'
+import { codeAndStatus, WITH_RETRY_AFTER } from '../../errors.js'
 import { isPublic } from '../auth.js'
 import { statusTitle } from '../errors.js'
 
@@ -12,12 +12,57 @@ declare module 'fastify' {
      * documented beside the ones `schema.body` validates. Documentation only.
      */
     documentedBody?: Record<string, { schema: object }>
+    /**
+     * Headers the route sends on a status beyond those every response or status has (X-Request-Id;
+     * Location on a 201; Retry-After on the problems that carry it): documented as always present.
+     */
+    responseHeaders?: Partial<Record<number, readonly RouteHeader[]>>
   }
+}
+
+const header = (description: string, schema: object = { type: 'string' }) => ({ description, required: true, schema })
+const retryAfterSchema = () => ({ type: 'integer', minimum: 0 })
+
+/** `components.headers`: the headers the API sends on purpose, each present wherever it is listed. */
+const HEADERS = {
+  'X-Request-Id': header(
+    "Id of the request: the X-Request-Id it was sent with, or a new UUID. The logs and a problem's " +
+      '`requestId` carry it.',
+  ),
+  ETag: header('Version of the resource; send it in If-Match to change the resource only at this version.'),
+  Location: header('Path of the created resource.'),
+  'Retry-After': header('Seconds to wait before trying again.', retryAfterSchema()),
+  'Cache-Control': header('no-store: the CMS is for this request only; no cache keeps it.'),
+  'X-Cms-Recipients': header('Aliases encrypted for, comma-separated, in RecipientInfo order.'),
+}
+/** Headers a route declares itself (config.responseHeaders); the others follow from rules below. */
+export type RouteHeader = 'ETag' | 'Cache-Control' | 'X-Cms-Recipients'
+
+const headerRef = (name: keyof typeof HEADERS) => ({ $ref: `#/components/headers/${name}` })
+const retryAfterCodes = new Set(WITH_RETRY_AFTER.map((entry) => codeAndStatus(entry).code))
+
+/**
+ * The headers of one response: X-Request-Id on every one, Location on a 201, Retry-After where the
+ * problem codes carry it (always present when every code does), and what the route declares.
+ */
+function responseHeaders(status: number, codes: string[], declared: readonly RouteHeader[] = []) {
+  const headers: Record<string, object> = { 'X-Request-Id': headerRef('X-Request-Id') }
+  if (status === 201) headers.Location = headerRef('Location')
+  for (const name of declared) headers[name] = headerRef(name)
+  const retrying = codes.filter((code) => retryAfterCodes.has(code))
+  if (retrying.length > 0 && retrying.length === codes.length) headers['Retry-After'] = headerRef('Retry-After')
+  else if (retrying.length > 0) {
+    headers['Retry-After'] = {
+      description: `Seconds to wait before trying again; sent with ${retrying.join(', ')}.`,
+      schema: retryAfterSchema(),
+    }
+  }
+  return headers
 }
 
 interface Operation {
   requestBody?: { required?: boolean }
-  responses: Record<string, unknown>
+  responses: Record<string, { headers?: object; $ref?: string }>
 }
 
 /** OpenAPI paths name parameters `{id}`, Fastify `:id`. */
@@ -38,6 +83,7 @@ function problemCodes(config: FastifyContextConfig | undefined): ProblemCodes {
 /** A problem response whose `code` is one of `codes`: what a client switches on. */
 const problemResponse = (status: number, codes: string[]) => ({
   description: `${statusTitle(status)}: ${codes.join(', ')}.`,
+  headers: responseHeaders(status, codes),
   content: {
     'application/problem+json': {
       schema: { $ref: '#/components/schemas/Problem', properties: { code: { enum: codes } } },
@@ -51,13 +97,14 @@ const acceptsNull = (body: unknown) =>
 
 /**
  * The document follows the routes: shared schemas (fastify.addSchema) become `components.schemas`
- * under their $id; each operation gets its problem responses, its `security` (none on a public
- * route) and the body media types it declares.
+ * under their $id; each operation gets its problem responses, its response headers, its `security`
+ * (none on a public route) and the body media types it declares.
  */
 function swaggerOptions(): SwaggerOptions {
   // Filled by `transform` (which sees the routes) for `transformObject` (which sees the operations).
   const optionalBodies = new Set<string>()
   const problems = new Map<string, ProblemCodes>()
+  const declaredHeaders = new Map<string, FastifyContextConfig['responseHeaders']>()
   return {
     openapi: {
       openapi: '3.1.0',
@@ -77,6 +124,7 @@ function swaggerOptions(): SwaggerOptions {
             description: 'A token of role tenant-admin, integration-developer, integration-flow or monitor.',
           },
         },
+        headers: HEADERS,
       },
       security: [{ bearer: [] }],
       tags: [
@@ -100,6 +148,7 @@ function swaggerOptions(): SwaggerOptions {
       const operation = `${String(route.method).toLowerCase()} ${openapiPath(url)}`
       if (acceptsNull(body)) optionalBodies.add(operation)
       problems.set(operation, problemCodes(config))
+      declaredHeaders.set(operation, config?.responseHeaders)
       const transformed: FastifySchema & Record<string, unknown> = {
         ...schema,
         ...(documented ? { body: { content: { ...body?.content, ...documented } } } : {}),
@@ -117,6 +166,8 @@ function swaggerOptions(): SwaggerOptions {
         for (const [method, operation] of Object.entries(operations)) {
           const key = `${method} ${path}`
           if (optionalBodies.has(key) && operation.requestBody) operation.requestBody.required = false
+          for (const [status, response] of Object.entries(operation.responses))
+            response.headers = responseHeaders(Number(status), [], declaredHeaders.get(key)?.[Number(status)])
           for (const [status, codes] of [...(problems.get(key) ?? [])].sort(([a], [b]) => a - b)) {
             // A status with one code is the same response everywhere: written once, referenced.
             if (codes.length === 1) {

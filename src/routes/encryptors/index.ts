@@ -4,18 +4,13 @@ import { ROLES } from '../../auth/tokens.js'
 import { Errors } from '../../errors.js'
 import { actorOf } from '../../plugins/auth.js'
 import { etag } from '../../store/preconditions.js'
-import { Alias, ConditionalHeaders, EncryptorId, ref } from '../schemas.js'
+import { Alias, ConditionalHeaders, EncryptorId, EncryptorIdParams, RECIPIENT_ERRORS, ref } from '../schemas.js'
+import { deleteRoute, preconditions, SAVED_HEADERS, savedResponses, sendSaved } from '../versioned.js'
 import { AliasBody, EncryptorBody, EncryptorSchema } from './schemas.js'
 
-const IdParams = Type.Object({ id: EncryptorId })
 const Encryptor = ref(EncryptorSchema)
 /** Every write proves the encryptor can still encrypt, and leaves a renewal's aliases alone. */
-const WRITE_ERRORS = [
-  Errors.PRECONDITION_FAILED,
-  Errors.RENEWAL_IN_PROGRESS,
-  Errors.NO_RECIPIENT,
-  Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
-]
+const WRITE_ERRORS = [Errors.PRECONDITION_FAILED, Errors.RENEWAL_IN_PROGRESS, ...RECIPIENT_ERRORS]
 
 /** Encryptor configurations. Writes are the integration developer's; any role may read. */
 const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -42,11 +37,11 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/encryptors/:id',
     {
-      config: { roles: ROLES, errors: [Errors.ENCRYPTOR_NOT_FOUND] },
+      config: { roles: ROLES, errors: [Errors.ENCRYPTOR_NOT_FOUND], responseHeaders: { 200: ['ETag'] } },
       schema: {
         tags: ['encryptors'],
         summary: 'Get an encryptor',
-        params: IdParams,
+        params: EncryptorIdParams,
         response: { 200: Encryptor },
       },
     },
@@ -60,52 +55,42 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.put(
     '/encryptors/:id',
     {
-      config: { roles: ['integration-developer'], errors: WRITE_ERRORS },
+      config: { roles: ['integration-developer'], errors: WRITE_ERRORS, responseHeaders: SAVED_HEADERS },
       schema: {
         tags: ['encryptors'],
         summary: 'Create or replace an encryptor',
-        params: IdParams,
+        params: EncryptorIdParams,
         headers: ConditionalHeaders,
         body: EncryptorBody,
-        response: { 200: ref(EncryptorSchema, 'Replaced.'), 201: ref(EncryptorSchema, 'Created.') },
+        response: savedResponses(EncryptorSchema),
       },
     },
     async (request, reply) => {
-      const { created, encryptor } = await fastify.encryptors.put(request.params.id, request.body, actorOf(request), {
-        ifMatch: request.headers['if-match'],
-        ifNoneMatch: request.headers['if-none-match'],
-      })
+      const { created, encryptor } = await fastify.encryptors.put(
+        request.params.id,
+        request.body,
+        actorOf(request),
+        preconditions(request.headers),
+      )
       request.log.info(
         { encryptorId: encryptor.id, version: encryptor.version, receiverAliases: encryptor.receiverAliases, created },
         'encryptor saved',
       )
-      reply.code(created ? 201 : 200).header('etag', etag(encryptor.version))
-      if (created) reply.header('location', `/encryptors/${encryptor.id}`)
+      sendSaved(reply, { created, version: encryptor.version, location: `/encryptors/${encryptor.id}` })
       return encryptor
     },
   )
 
-  fastify.delete(
-    '/encryptors/:id',
-    {
-      config: {
-        roles: ['integration-developer'],
-        errors: [Errors.ENCRYPTOR_NOT_FOUND, Errors.PRECONDITION_FAILED, Errors.RENEWAL_IN_PROGRESS],
-      },
-      schema: {
-        tags: ['encryptors'],
-        summary: 'Delete an encryptor',
-        params: IdParams,
-        headers: ConditionalHeaders,
-        response: { 204: Type.Null({ description: 'Deleted.' }) },
-      },
-    },
-    async (request, reply) => {
-      await fastify.encryptors.delete(request.params.id, actorOf(request), { ifMatch: request.headers['if-match'] })
-      request.log.info({ encryptorId: request.params.id }, 'encryptor deleted')
-      return reply.code(204).send(null)
-    },
-  )
+  deleteRoute(fastify, {
+    url: '/encryptors/:id',
+    tag: 'encryptors',
+    summary: 'Delete an encryptor',
+    param: { name: 'id', schema: EncryptorId, logAs: 'encryptorId' },
+    roles: ['integration-developer'],
+    errors: [Errors.ENCRYPTOR_NOT_FOUND, Errors.RENEWAL_IN_PROGRESS],
+    remove: (id, actor, conditions) => fastify.encryptors.delete(id, actor, conditions),
+    logMessage: 'encryptor deleted',
+  })
 
   fastify.post(
     '/encryptors/:id/aliases',
@@ -113,11 +98,12 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: {
         roles: ['integration-developer'],
         errors: [...WRITE_ERRORS, Errors.ENCRYPTOR_NOT_FOUND, Errors.ALIAS_ALREADY_LISTED],
+        responseHeaders: { 200: ['ETag'] },
       },
       schema: {
         tags: ['encryptors'],
         summary: 'Add a receiver alias',
-        params: IdParams,
+        params: EncryptorIdParams,
         headers: ConditionalHeaders,
         body: AliasBody,
         response: { 200: ref(EncryptorSchema, 'The encryptor with the alias added.') },
@@ -142,6 +128,7 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: {
         roles: ['integration-developer'],
         errors: [...WRITE_ERRORS, Errors.ENCRYPTOR_NOT_FOUND, Errors.ALIAS_NOT_LISTED, Errors.LAST_ALIAS],
+        responseHeaders: { 200: ['ETag'] },
       },
       schema: {
         tags: ['encryptors'],

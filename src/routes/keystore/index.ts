@@ -7,6 +7,7 @@ import { actorOf } from '../../plugins/auth.js'
 import { etag } from '../../store/preconditions.js'
 import { Alias, binaryBody, CERTIFICATE_ERRORS, ConditionalHeaders, ref, textBody } from '../schemas.js'
 import { CertificateJsonBody, KeystoreEntryDetailsSchema, KeystoreEntrySchema, ListQuery } from './schemas.js'
+import { deleteRoute, preconditions, SAVED_HEADERS, savedResponses, sendSaved } from '../versioned.js'
 import { entryDetailsView, entryView } from './view.js'
 
 const AliasParams = Type.Object({ alias: Alias })
@@ -51,7 +52,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
   fastify.get(
     '/keystore/entries/:alias',
     {
-      config: { roles: ROLES, errors: [Errors.ALIAS_NOT_FOUND] },
+      config: { roles: ROLES, errors: [Errors.ALIAS_NOT_FOUND], responseHeaders: { 200: ['ETag'] } },
       schema: {
         tags: ['keystore'],
         summary: 'Get a keystore entry, its users and history',
@@ -69,7 +70,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
   fastify.get(
     '/keystore/entries/:alias/certificate',
     {
-      config: { roles: ROLES, errors: [Errors.ALIAS_NOT_FOUND] },
+      config: { roles: ROLES, errors: [Errors.ALIAS_NOT_FOUND], responseHeaders: { 200: ['ETag'] } },
       schema: {
         tags: ['keystore'],
         summary: 'Download the certificate as PEM',
@@ -99,6 +100,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
           Errors.RENEWAL_IN_PROGRESS,
           Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
         ],
+        responseHeaders: SAVED_HEADERS,
         // Validated by the certificate parser, not by a schema.
         documentedBody: {
           'application/x-pem-file': textBody('One certificate, PEM.'),
@@ -117,10 +119,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
         params: AliasParams,
         headers: ConditionalHeaders,
         body: { content: { 'application/json': { schema: CertificateJsonBody } } },
-        response: {
-          200: ref(KeystoreEntrySchema, 'Replaced.'),
-          201: ref(KeystoreEntrySchema, 'Created.'),
-        },
+        response: savedResponses(KeystoreEntrySchema),
       },
     },
     async (request, reply) => {
@@ -130,41 +129,31 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
         : typeof body === 'string'
           ? Buffer.from(body, 'utf8')
           : Buffer.from(body?.certificate ?? '', 'utf8')
-      const { created, entry } = await fastify.keystore.put(request.params.alias, upload, actorOf(request), {
-        ifMatch: request.headers['if-match'],
-        ifNoneMatch: request.headers['if-none-match'],
-      })
+      const { created, entry } = await fastify.keystore.put(
+        request.params.alias,
+        upload,
+        actorOf(request),
+        preconditions(request.headers),
+      )
       request.log.info(
         { alias: entry.alias, version: entry.version, sha256Fingerprint: entry.certificate.sha256Fingerprint, created },
         'certificate stored',
       )
-      reply.code(created ? 201 : 200).header('etag', etag(entry.version))
-      if (created) reply.header('location', `/keystore/entries/${entry.alias}`)
+      sendSaved(reply, { created, version: entry.version, location: `/keystore/entries/${entry.alias}` })
       return entryView(entry, warningDays)
     },
   )
 
-  fastify.delete(
-    '/keystore/entries/:alias',
-    {
-      config: {
-        roles: ['tenant-admin'],
-        errors: [Errors.ALIAS_NOT_FOUND, Errors.PRECONDITION_FAILED, Errors.RENEWAL_IN_PROGRESS, Errors.ALIAS_IN_USE],
-      },
-      schema: {
-        tags: ['keystore'],
-        summary: 'Delete a keystore entry (kept in its history)',
-        params: AliasParams,
-        headers: ConditionalHeaders,
-        response: { 204: Type.Null({ description: 'Deleted.' }) },
-      },
-    },
-    async (request, reply) => {
-      await fastify.keystore.delete(request.params.alias, actorOf(request), { ifMatch: request.headers['if-match'] })
-      request.log.info({ alias: request.params.alias }, 'certificate deleted')
-      return reply.code(204).send(null)
-    },
-  )
+  deleteRoute(fastify, {
+    url: '/keystore/entries/:alias',
+    tag: 'keystore',
+    summary: 'Delete a keystore entry (kept in its history)',
+    param: { name: 'alias', schema: Alias, logAs: 'alias' },
+    roles: ['tenant-admin'],
+    errors: [Errors.ALIAS_NOT_FOUND, Errors.RENEWAL_IN_PROGRESS, Errors.ALIAS_IN_USE],
+    remove: (alias, actor, conditions) => fastify.keystore.delete(alias, actor, conditions),
+    logMessage: 'certificate deleted',
+  })
 }
 
 export default keystoreRoutes

@@ -4,7 +4,7 @@ import { ROLES } from '../../auth/tokens.js'
 import { Errors } from '../../errors.js'
 import { actorOf } from '../../plugins/auth.js'
 import { STEPS } from '../../renewals/procedures.js'
-import { CERTIFICATE_ERRORS, EncryptorId, ref } from '../schemas.js'
+import { CERTIFICATE_ERRORS, EncryptorId, RECIPIENT_ERRORS, ref } from '../schemas.js'
 import { CommentBody, RenewalSchema, StartRenewalBody } from './schemas.js'
 import { renewalView } from './view.js'
 
@@ -15,9 +15,8 @@ const CHANGE_ERRORS = [
   Errors.RENEWAL_NOT_FOUND,
   Errors.RENEWAL_NOT_ACTIVE,
   Errors.STEP_OUT_OF_ORDER,
-  Errors.NO_RECIPIENT,
   Errors.ALIAS_IN_USE,
-  Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+  ...RECIPIENT_ERRORS,
 ]
 
 /** Renewal procedures as tracked workflows: start, take steps in order with the right role, or abort. */
@@ -35,8 +34,7 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           Errors.ENCRYPTOR_NOT_FOUND,
           Errors.RENEWAL_PRECONDITION,
           Errors.RENEWAL_IN_PROGRESS,
-          Errors.NO_RECIPIENT,
-          Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+          ...RECIPIENT_ERRORS,
         ],
       },
       schema: {
