@@ -6,29 +6,17 @@ import type { ReceiverCertificate } from '../cms/certificate.js'
 import { validateCertificateUpload } from '../cms/pem.js'
 import { encryptorAliasUsers } from '../encryptors/alias-users.js'
 import { saveEncryptor, setEncryptorPause } from '../encryptors/mutations.js'
-import { prepareRecipients } from '../encryptors/recipients.js'
 import { encryptorRepository } from '../encryptors/repository.js'
 import { describeEncryptor, findEncryptor } from '../encryptors/service.js'
 import { Errors } from '../errors.js'
 import { deleteCertificate, storeCertificate } from '../keystore/mutations.js'
-import { keystoreRepository } from '../keystore/repository.js'
-import { renewalOfEncryptor, renewalOwningAlias } from '../store/active-renewals.js'
 import type { ChangeFeed } from '../store/changes.js'
-import { loadCertificates, storedCertificate } from '../store/receiver-certificates.js'
+import { loadCertificates } from '../store/receiver-certificates.js'
 import type { Database, Executor } from '../store/schema.js'
 import { transact } from '../store/transact.js'
-import { abortPlan, nextStep, PROCEDURE, type Effect, type Procedure, type RenewalState } from './procedures.js'
+import { abortPlan, nextStep, type Effect, type RenewalState } from './procedures.js'
 import { newCertificateOf, renewalRepository, type Renewal } from './repository.js'
-
-export interface StartRenewal {
-  procedure: Procedure
-  encryptorId: string
-  currentAlias: string
-  newAlias?: string
-  /** The receiver's new certificate, PEM (or DER bytes). */
-  certificate: Buffer
-  downtime?: { start: string; end: string }
-}
+import { checkStartInput, checkStartPreconditions, type StartRenewal } from './start-checks.js'
 
 export interface RenewalDetails extends Renewal {
   parsedCertificate: ReceiverCertificate
@@ -58,85 +46,13 @@ export class RenewalService {
 
   /** Checks every precondition, in order, before anything is stored; then records the renewal. */
   async start(input: StartRenewal, actor: Actor): Promise<RenewalDetails> {
-    const definition = PROCEDURE[input.procedure]
-    if (definition.newAlias === 'required' && !input.newAlias) {
-      throw new Errors.RENEWAL_INVALID(
-        `The ${input.procedure} procedure needs "newAlias": the alias the new certificate goes under.`,
-      )
-    }
-    if (definition.newAlias === 'refused' && input.newAlias) {
-      throw new Errors.RENEWAL_INVALID(
-        `The ${input.procedure} procedure keeps the current alias; "newAlias" is not taken.`,
-      )
-    }
-    if (input.newAlias === input.currentAlias)
-      throw new Errors.RENEWAL_INVALID('"newAlias" must differ from "currentAlias".')
-    if (input.downtime && input.procedure !== 'downtime')
-      throw new Errors.RENEWAL_INVALID('"downtime" is only for the downtime procedure.')
-    if (input.downtime && Date.parse(input.downtime.start) >= Date.parse(input.downtime.end)) {
-      throw new Errors.RENEWAL_INVALID('The downtime window must end after it starts.')
-    }
+    checkStartInput(input)
     const certificate = validateCertificateUpload(input.certificate)
 
     const renewal = await transact(this.db, this.changes, async (ctx) => {
       const { tx } = ctx
-      const encryptor = await findEncryptor(tx, input.encryptorId)
+      const encryptor = await checkStartPreconditions(tx, input, certificate)
       const { currentAlias, newAlias } = input
-      const precondition = (message: string) => new Errors.RENEWAL_PRECONDITION(message)
-      if (!encryptor.receiverAliases.includes(currentAlias))
-        throw precondition(`Encryptor "${encryptor.id}" does not list the current alias "${currentAlias}".`)
-      const current = await keystoreRepository.find(tx, currentAlias)
-      if (!current) throw precondition(`The keystore has no certificate under the current alias "${currentAlias}".`)
-      if (input.procedure === 'add-alias') {
-        if (encryptor.receiverAliases.includes(newAlias!))
-          throw precondition(
-            `Encryptor "${encryptor.id}" already lists "${newAlias}"; the add-alias procedure adds it.`,
-          )
-        if (await keystoreRepository.find(tx, newAlias!))
-          throw precondition(`The keystore already has a certificate under "${newAlias}"; choose a new alias.`)
-      }
-      if (input.procedure === 'prepared-alias') {
-        if (!encryptor.receiverAliases.includes(newAlias!))
-          throw precondition(
-            `Encryptor "${encryptor.id}" does not list the prepared alias "${newAlias}"; ` +
-              'add it (missingAlias "skip") or use the add-alias procedure.',
-          )
-        if (await keystoreRepository.find(tx, newAlias!))
-          throw precondition(`The prepared alias "${newAlias}" already has a certificate; the slot must be empty.`)
-        if (encryptor.missingAlias !== 'skip')
-          throw precondition(
-            `Encryptor "${encryptor.id}" has missingAlias "${encryptor.missingAlias}"; ` +
-              'a prepared empty slot needs "skip".',
-          )
-      }
-      const busy =
-        (await renewalOfEncryptor(tx, encryptor.id)) ??
-        (await renewalOwningAlias(tx, currentAlias)) ??
-        (newAlias ? await renewalOwningAlias(tx, newAlias) : undefined)
-      if (busy)
-        throw new Errors.RENEWAL_IN_PROGRESS(
-          `Renewal ${busy.id} (${busy.procedure} of encryptor "${busy.encryptor_id}") ` +
-            'is still active for this encryptor or alias; finish or abort it first.',
-        )
-      const old = storedCertificate(current)
-      if (old.sha256Fingerprint === certificate.sha256Fingerprint)
-        throw new Errors.RENEWAL_INVALID(`The new certificate is the one already under "${currentAlias}".`)
-      if (certificate.notAfter < old.notAfter) {
-        throw new Errors.RENEWAL_INVALID(
-          `The new certificate expires (${certificate.notAfter.toISOString()}) ` +
-            `before the current one (${old.notAfter.toISOString()}); ` +
-            "a renewal must not shorten the receiver's validity.",
-        )
-      }
-      // The encryptor must be able to use the new certificate (e.g. it needs a subject key identifier).
-      const after = await loadCertificates(tx, encryptor.receiverAliases)
-      after.set(newAlias ?? currentAlias, certificate)
-      prepareRecipients(
-        encryptor.id,
-        { ...encryptor, receiverAliases: [...new Set([...encryptor.receiverAliases, newAlias ?? currentAlias])] },
-        after,
-      )
-
       const at = new Date().toISOString()
       const renewal: Renewal = {
         id: randomUUID(),
