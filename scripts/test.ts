@@ -113,26 +113,30 @@ const only = quick ? 'sqlite' : process.env.CMS_TEST_ONLY // 'sqlite' or 'postgr
 // The inner loop wants an answer, not a coverage report.
 if (quick) tapOptions.unshift('--disable-coverage')
 let failed = 0
-if (only !== 'postgres') {
-  const sqlite = everything
-    ? [...POSTGRES_ONLY.flatMap((path) => ['--exclude', path]), ...tapOptions]
-    : [...selected.filter((file) => !POSTGRES_ONLY.includes(file)), ...tapOptions]
-  if (everything || sqlite.some(isTestFile)) failed += (await tap('store: sqlite', {}, sqlite)) ? 1 : 0
-}
-if (only !== 'sqlite') {
-  const server = await startTestPostgres()
-  try {
-    failed += (await tap('store: postgres', { CMS_TEST_PG_URL: server.url }, [...selected, ...tapOptions])) ? 1 : 0
-  } finally {
-    await server.stop()
+try {
+  if (only !== 'postgres') {
+    const sqlite = everything
+      ? [...POSTGRES_ONLY.flatMap((path) => ['--exclude', path]), ...tapOptions]
+      : [...selected.filter((file) => !POSTGRES_ONLY.includes(file)), ...tapOptions]
+    if (everything || sqlite.some(isTestFile)) failed += (await tap('store: sqlite', {}, sqlite)) ? 1 : 0
   }
-}
+  if (only !== 'sqlite') {
+    const server = await startTestPostgres()
+    try {
+      failed += (await tap('store: postgres', { CMS_TEST_PG_URL: server.url }, [...selected, ...tapOptions])) ? 1 : 0
+    } finally {
+      await server.stop()
+    }
+  }
 
-// A test cleans up after itself: whatever it created in the temp directory is gone by now.
-const leftBehind = readdirSync(runTmp).filter((entry) => !TOOL_CACHES.some((cache) => cache.test(entry)))
-if (leftBehind.length) {
-  console.error(`\n# the run left ${leftBehind.length} entries in the temp directory:\n${leftBehind.join('\n')}`)
-  failed++
+  // A test cleans up after itself: whatever it created in the temp directory is gone by now.
+  const leftBehind = readdirSync(runTmp).filter((entry) => !TOOL_CACHES.some((cache) => cache.test(entry)))
+  if (leftBehind.length) {
+    console.error(`\n# the run left ${leftBehind.length} entries in the temp directory:\n${leftBehind.join('\n')}`)
+    failed++
+  }
+} finally {
+  // Also when a step throws (PostgreSQL does not start): the run's temp directory goes with the run.
+  rmSync(runTmp, { recursive: true, force: true })
 }
-rmSync(runTmp, { recursive: true, force: true })
 process.exit(failed ? 1 : 0)

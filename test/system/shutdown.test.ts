@@ -1,4 +1,4 @@
-import { createWriteStream, statSync } from 'node:fs'
+import { createWriteStream, existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import t from 'tap'
@@ -49,17 +49,23 @@ t.test(
       body: payload.stream.pipe(throttle(100)),
       sink: createWriteStream(out),
     })
-    await new Promise((r) => setTimeout(r, 500))
+    // SIGTERM once the response is streaming (its first bytes are in the file), however slow the machine.
+    for (let i = 0; i < 600 && !(existsSync(out) && statSync(out).size > 0); i++)
+      await new Promise((r) => setTimeout(r, 50))
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
       service.process.once('exit', (code, signal) => resolve({ code, signal })),
     )
     service.process.kill('SIGTERM')
-    await new Promise((r) => setTimeout(r, 200))
 
-    const late = await fetch(service.url('/health/live')).then(
-      (r) => r.status,
-      (err: Error) => (err.cause as NodeJS.ErrnoException)?.code ?? err.message,
-    )
+    // New requests are refused from the moment the process handles SIGTERM: poll until they are.
+    let late: number | string = 200
+    for (let i = 0; i < 200 && late === 200; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      late = await fetch(service.url('/health/live')).then(
+        (r) => r.status,
+        (err: Error) => (err.cause as NodeJS.ErrnoException)?.code ?? err.message,
+      )
+    }
     t.ok(late === 'ECONNREFUSED' || late === 503, `a new request after SIGTERM is refused (${late})`)
 
     const res = await response
