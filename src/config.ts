@@ -49,8 +49,30 @@ const ConfigSchema = Type.Object({
     description: 'Certificates expiring within this many days are flagged, and logged at warn level once a day.',
   }),
   METRICS_REQUIRE_TOKEN: Type.Boolean({
-    default: false,
-    description: 'Require a bearer token (any role) on GET /metrics.',
+    default: true,
+    description: 'Require a bearer token (any role) on GET /metrics; false opens it for a scrape on a private network.',
+  }),
+  AUDIT_KEY_FILE: Type.String({
+    default: '',
+    description:
+      'File holding the key that signs the audit chain head (HMAC-SHA256); empty: DATA_DIR/audit-key, ' +
+      'created once (mode 0600). Replicas must share it.',
+  }),
+  TRUST_PROXY: Type.String({
+    default: '',
+    description:
+      'Proxies whose X-Forwarded-For is believed: empty or false (none), true (any), a hop count, or ' +
+      'comma-separated addresses/CIDRs.',
+  }),
+  AUTH_FAILURE_LIMIT: Type.Integer({
+    default: 30,
+    minimum: 0,
+    description: 'Failed authentications (401) per client address and RATE_LIMIT_WINDOW_MS (0: no limit).',
+  }),
+  MAX_CONCURRENT_STREAMS: Type.Integer({
+    default: 64,
+    minimum: 0,
+    description: 'Streamed encrypts in progress at once per process; more are refused 503 + Retry-After (0: no limit).',
   }),
   RATE_LIMIT_MAX: Type.Integer({
     default: 600,

@@ -36,7 +36,13 @@ export function testTokens() {
  * features switch them on.
  */
 export function testConfig(overrides: Partial<Record<keyof Config, string>> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', MAX_EVENT_LOOP_DELAY_MS: '0', RATE_LIMIT_MAX: '0', ...overrides })
+  return loadConfig({
+    LOG_LEVEL: 'silent',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    RATE_LIMIT_MAX: '0',
+    AUTH_FAILURE_LIMIT: '0',
+    ...overrides,
+  })
 }
 
 /** The backend this test run exercises: `npm test` runs the suite once per backend. */
