@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { loadTokens, type TokenRegistry } from './auth/tokens.js'
-import type { Config } from './config.js'
+import { trustProxy, type Config } from './config.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
 import openapiPlugin from './plugins/external/swagger.js'
@@ -61,12 +61,25 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
     // Whole-request deadline (a 2 GiB upload needs minutes) and idle-socket timeout.
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     connectionTimeout: config.IDLE_TIMEOUT_MS,
-    requestIdHeader: 'x-request-id',
+    trustProxy: trustProxy(config),
+    requestIdHeader: false,
     logController: new OneLinePerRequest(),
-    genReqId: () => randomUUID(),
+    genReqId: requestId,
     clientErrorHandler,
     schemaController: { compilersFactory: { buildValidator: buildStrictValidator } },
   }
+}
+
+/** What a client may choose as its request id: short, and nothing a log line could be confused by. */
+const PLAIN_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,64}$/
+
+/**
+ * The client's X-Request-Id when it is short and plain (so a caller can follow its request through
+ * our logs), else a fresh UUID: a long or odd id would flood or forge log lines.
+ */
+function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const sent = request.headers['x-request-id']
+  return typeof sent === 'string' && PLAIN_REQUEST_ID.test(sent) ? sent : randomUUID()
 }
 
 /**
@@ -120,7 +133,11 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(underPressurePlugin, { maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS })
   await fastify.register(openapiPlugin)
   await fastify.register(servicesPlugin, { db: opts.db, databaseUrl: config.DATABASE_URL })
-  await fastify.register(authPlugin, { tokens: opts.tokens })
+  await fastify.register(authPlugin, {
+    tokens: opts.tokens,
+    failureLimit: config.AUTH_FAILURE_LIMIT,
+    failureWindowMs: config.RATE_LIMIT_WINDOW_MS,
+  })
   await fastify.register(rateLimitPlugin, {
     max: config.RATE_LIMIT_MAX,
     windowMs: config.RATE_LIMIT_WINDOW_MS,

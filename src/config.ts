@@ -1,4 +1,5 @@
 import { envSchema } from 'env-schema'
+import { isIP } from 'node:net'
 import { Type, type Static } from 'typebox'
 
 /** Every setting the service reads from its environment; validated once at start. */
@@ -61,8 +62,8 @@ const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({
     default: '',
     description:
-      'Proxies whose X-Forwarded-For is believed: empty or false (none), true (any), a hop count, or ' +
-      'comma-separated addresses/CIDRs.',
+      'Proxies whose X-Forwarded-For is believed: empty or false (none), true (any peer), or ' +
+      'comma-separated addresses/CIDRs (or loopback, linklocal, uniquelocal).',
   }),
   AUTH_FAILURE_LIMIT: Type.Integer({
     default: 30,
@@ -132,5 +133,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = fals
   if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) {
     throw new ConfigError('invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE go together')
   }
+  trustProxy(config)
   return config
+}
+
+/** proxy-addr's names for address ranges, which Fastify's trustProxy accepts beside addresses. */
+const NAMED_RANGES = ['loopback', 'linklocal', 'uniquelocal']
+
+function isAddressOrCidr(part: string): boolean {
+  if (NAMED_RANGES.includes(part)) return true
+  const [address, prefix, ...rest] = part.split('/')
+  const family = isIP(address!)
+  if (family === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy` option: which peers' X-Forwarded-For names the client. Off
+ * by default, because believing the header from anyone lets any client pick the address its rate
+ * limits are counted under. No hop count: Fastify 5 treats one as "trust no peer" (it cannot check
+ * the immediate peer), so offering it would be a setting that silently does nothing.
+ */
+export function trustProxy(config: Pick<Config, 'TRUST_PROXY'>): boolean | string[] {
+  const value = config.TRUST_PROXY.trim()
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  const parts = value.split(',').map((p) => p.trim())
+  const wrong = parts.filter((p) => !isAddressOrCidr(p))
+  if (wrong.length) {
+    throw new ConfigError(
+      `invalid configuration: TRUST_PROXY must be true, false, or addresses/CIDRs; ` +
+        `not ${wrong.map((w) => JSON.stringify(w)).join(', ')}`,
+    )
+  }
+  return parts
 }

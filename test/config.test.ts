@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig, trustProxy } from '../src/config.js'
 
 /** The table rows of docs/configuration.md by variable: `| \`NAME\` | default | meaning |`. */
 function documentedDefaults(markdown: string): Map<string, string> {
@@ -25,4 +25,13 @@ t.test('.env.example and docs/configuration.md name every setting, with its defa
     t.equal(documented.get(name), shown(value), `docs/configuration.md shows the default of ${name}`)
   }
   t.same([...documented.keys()].sort(), Object.keys(defaults).sort(), 'and documents no setting that does not exist')
+})
+
+t.test('TRUST_PROXY: off, any peer, or addresses and CIDRs; anything else stops the start', async (t) => {
+  t.equal(trustProxy(loadConfig({})), false, 'off by default')
+  t.equal(trustProxy(loadConfig({ TRUST_PROXY: 'false' })), false)
+  t.equal(trustProxy(loadConfig({ TRUST_PROXY: 'true' })), true)
+  t.same(trustProxy(loadConfig({ TRUST_PROXY: '10.0.0.0/8, ::1,loopback' })), ['10.0.0.0/8', '::1', 'loopback'])
+  for (const bad of ['2', 'nginx', '10.0.0.0/33', '::1/129', '1.2.3.4/8/1', 'yes'])
+    t.throws(() => loadConfig({ TRUST_PROXY: bad }), ConfigError, bad)
 })

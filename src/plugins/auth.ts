@@ -1,6 +1,7 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import type { Actor } from '../audit/audit.js'
 import fp from 'fastify-plugin'
+import { FailureCounter } from '../auth/failure-counter.js'
 import { ROLES, type Principal, type Role, type TokenRegistry } from '../auth/tokens.js'
 import { Errors } from '../errors.js'
 import { declareErrors } from './errors.js'
@@ -46,7 +47,7 @@ export async function registerPublic(fastify: FastifyInstance, register: (scope:
 }
 
 /** Secure default: a route says who may call it, or the app does not start. */
-function checkPublicity(this: FastifyInstance, route: RouteOptions) {
+function checkPublicity(this: FastifyInstance, route: RouteOptions, limitsFailures: boolean) {
   if ((this as unknown as Record<symbol, unknown>)[PUBLIC_CONTEXT] === true)
     route.config = { ...route.config, public: true }
   const publicRoute = isPublic(route.config)
@@ -59,30 +60,55 @@ function checkPublicity(this: FastifyInstance, route: RouteOptions) {
   if (roles !== undefined && roles.length === 0) throw new Error(`${String(route.method)} ${route.url}: empty roles`)
   if (publicRoute) return
   declareErrors(route, Errors.UNAUTHENTICATED)
+  if (limitsFailures) declareErrors(route, Errors.RATE_LIMITED)
   // A token always holds one of ROLES: a route open to all of them cannot answer 403.
   if (ROLES.some((r) => !roles!.includes(r))) declareErrors(route, Errors.FORBIDDEN)
 }
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/
 
+export interface AuthOptions {
+  tokens: TokenRegistry
+  /** Failed authentications per client address and window before 429 (0: no limit). */
+  failureLimit?: number
+  failureWindowMs?: number
+}
+
+function tooManyFailures(seconds: number) {
+  const error = new Errors.RATE_LIMITED(`${seconds} s (too many failed authentications from this address)`)
+  return Object.assign(error, { retryAfter: seconds })
+}
+
 /**
  * Bearer-token authentication and role checks, before the body is read: a caller without the right
- * role cannot make the service buffer or decrypt anything.
+ * role cannot make the service buffer or decrypt anything. Failed authentications are counted per
+ * client address here, in the first hook, because a 401 ends the request before the rate limiter
+ * (a preHandler, which needs to know the token) ever runs.
  */
 export default fp(
-  async function auth(fastify: FastifyInstance, opts: { tokens: TokenRegistry }) {
+  async function auth(fastify: FastifyInstance, opts: AuthOptions) {
+    const failureLimit = opts.failureLimit ?? 0
+    const failures = failureLimit > 0 ? new FailureCounter(failureLimit, opts.failureWindowMs ?? 60_000) : null
     fastify.decorateRequest('principal', undefined)
     fastify.decorateRequest('actor', undefined)
-    fastify.addHook('onRoute', checkPublicity)
+    fastify.addHook('onRoute', function (route) {
+      checkPublicity.call(this, route, failures !== null)
+    })
+    const unauthenticated = (request: FastifyRequest, detail: string) => {
+      failures?.record(request.ip)
+      return new Errors.UNAUTHENTICATED(detail)
+    }
     fastify.addHook('onRequest', async (request) => {
       const { config } = request.routeOptions
       // An unknown URL is answered 404 whoever asks: there is nothing to protect.
       if (request.is404 || isPublic(config)) return
+      const wait = failures?.retryAfter(request.ip) ?? 0
+      if (wait > 0) throw tooManyFailures(wait)
       const roles = config.roles ?? []
       const match = BEARER.exec(request.headers.authorization ?? '')
-      if (!match) throw new Errors.UNAUTHENTICATED('Send a bearer token: "Authorization: Bearer <token>".')
+      if (!match) throw unauthenticated(request, 'Send a bearer token: "Authorization: Bearer <token>".')
       const principal = opts.tokens.authenticate(match[1]!)
-      if (!principal) throw new Errors.UNAUTHENTICATED('The bearer token is not valid.')
+      if (!principal) throw unauthenticated(request, 'The bearer token is not valid.')
       request.principal = principal
       const role = principal.roles.find((r) => roles.includes(r))
       if (!role) {

@@ -127,12 +127,13 @@ export default fp(
     fastify.get(
       '/metrics',
       {
-        // Public unless METRICS_REQUIRE_TOKEN: the document says what the wire does for this config.
+        // Behind a token of any role unless METRICS_REQUIRE_TOKEN=false (as Vault does): the metrics name
+        // every alias and renewal, which is for operators, not for anyone who can reach the port.
         config: opts.requireToken ? { roles: ROLES } : { public: true },
         schema: {
           tags: ['ops'],
           summary: 'Prometheus metrics',
-          description: 'Text exposition format. Needs a bearer token of any role when METRICS_REQUIRE_TOKEN is set.',
+          description: 'Text exposition format. Needs a bearer token of any role unless METRICS_REQUIRE_TOKEN=false.',
           response: {
             200: {
               description: 'Prometheus text format 0.0.4.',

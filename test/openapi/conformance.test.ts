@@ -242,20 +242,26 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   await check(op, 'verify', send('GET', '/audit/verify', { role: 'tenant-admin' }))
   await check(op, 'wrong role', send('GET', '/audit/verify', { role: 'integration-flow' }))
   op = 'GET /metrics'
-  await check(op, 'scrape', send('GET', '/metrics'))
+  await check(op, 'scrape', send('GET', '/metrics', { role: 'monitor' }))
+  await check(op, 'no token', send('GET', '/metrics'))
 
   // Rate limiting, on an app that counts: the second request of a token (or, without one, of an
   // address) in the window is refused; the health probes never are (their document has no 429).
   const limited = requester(await buildTestApp(t, { RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '60000' }))
   for (const [operation, url, role] of [
     ['GET /encryptors', '/encryptors', 'monitor'],
-    ['GET /metrics', '/metrics', undefined],
+    ['GET /metrics', '/metrics', 'tenant-admin'],
     ['GET /openapi.yaml', '/openapi.yaml', undefined],
   ] as const) {
     await check(operation, 'within the limit', limited('GET', url, { role }))
     await check(operation, 'over the limit', limited('GET', url, { role }))
     t.equal(contract.seen.get(operation)?.has(429), true, `${operation}: the limit was reached`)
   }
+  // Failed authentication, counted per address before any route limit: the second bad token is 429.
+  const guarded = requester(await buildTestApp(t, { AUTH_FAILURE_LIMIT: '1' }))
+  const badToken = { headers: { authorization: 'Bearer not-a-token' } }
+  await check('GET /encryptors', 'bad token', guarded('GET', '/encryptors', badToken))
+  await check('GET /encryptors', 'bad token again', guarded('GET', '/encryptors', badToken))
   for (let i = 0; i < 3; i++) {
     await check('GET /health/live', 'never limited', limited('GET', '/health/live'))
     await check('GET /health/ready', 'never limited', limited('GET', '/health/ready'))

@@ -39,8 +39,8 @@ t.test('the document marks public exactly the operations that answer without a t
   const ops = operations(doc)
   t.same(
     ops.filter((o) => o.isPublic).map((o) => o.name),
-    ['GET /metrics', 'GET /openapi.yaml', 'GET /health/live', 'GET /health/ready'],
-    'the public operations (/metrics: METRICS_REQUIRE_TOKEN is off by default)',
+    ['GET /openapi.yaml', 'GET /health/live', 'GET /health/ready'],
+    'the public operations (/metrics needs a token by default: METRICS_REQUIRE_TOKEN=true)',
   )
   for (const op of ops) {
     const res = await app.inject({ method: op.method, url: op.url })
@@ -49,14 +49,22 @@ t.test('the document marks public exactly the operations that answer without a t
   }
 })
 
-t.test('METRICS_REQUIRE_TOKEN: /metrics needs a token, and its document says so', async (t) => {
-  const app = await buildTestApp(t, { METRICS_REQUIRE_TOKEN: 'true' })
-  await app.ready()
-  const doc = app.swagger() as unknown as Doc
-  t.same(doc.paths['/metrics']!.get!.security, undefined, 'the document-wide bearer security applies')
-  t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401)
-  t.equal((await app.inject({ method: 'GET', url: '/metrics', headers: auth('monitor') })).statusCode, 200)
-})
+t.test(
+  '/metrics needs a token by default; METRICS_REQUIRE_TOKEN=false opens it, and each document says so',
+  async (t) => {
+    const closed = await buildTestApp(t)
+    await closed.ready()
+    const closedDoc = closed.swagger() as unknown as Doc
+    t.same(closedDoc.paths['/metrics']!.get!.security, undefined, 'the document-wide bearer security applies')
+    t.equal((await closed.inject({ method: 'GET', url: '/metrics' })).statusCode, 401)
+    t.equal((await closed.inject({ method: 'GET', url: '/metrics', headers: auth('monitor') })).statusCode, 200)
+
+    const open = await buildTestApp(t, { METRICS_REQUIRE_TOKEN: 'false' })
+    await open.ready()
+    t.same((open.swagger() as unknown as Doc).paths['/metrics']!.get!.security, [], 'public in its document')
+    t.equal((await open.inject({ method: 'GET', url: '/metrics' })).statusCode, 200)
+  },
+)
 
 t.test('a public operation documents 429 exactly when it answers one (by address); the others per token', async (t) => {
   const app = await buildTestApp(t, { RATE_LIMIT_MAX: '1' })
@@ -72,7 +80,7 @@ t.test('a public operation documents 429 exactly when it answers one (by address
     t.equal(statuses.includes(429), documents429, `${op.name}: ${statuses.join(', ')}`)
     if (documents429) limited.push(op.name)
   }
-  t.same(limited, ['GET /metrics', 'GET /openapi.yaml'], 'only the health probes are never limited')
+  t.same(limited, ['GET /openapi.yaml'], 'only the health probes are never limited')
   const get = () => app.inject({ method: 'GET', url: '/encryptors', headers: auth('monitor') })
   t.equal((await get()).statusCode, 200)
   t.equal((await get()).statusCode, 429, 'the second request of the window')

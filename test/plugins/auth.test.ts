@@ -21,7 +21,7 @@ const ACCESS: Record<string, Role[] | 'public'> = {
   'GET /health/live': 'public',
   'GET /health/ready': 'public',
   'GET /openapi.yaml': 'public',
-  'GET /metrics': 'public', // METRICS_REQUIRE_TOKEN=true puts it behind any token (test/ops)
+  'GET /metrics': EVERYONE, // METRICS_REQUIRE_TOKEN=false makes it public (test/openapi/publicity.test.ts)
   'GET /keystore/entries': EVERYONE,
   'GET /keystore/entries/{alias}': EVERYONE,
   'GET /keystore/entries/{alias}/certificate': EVERYONE,

@@ -33,7 +33,7 @@ t.test('metrics: every family, with values that match the traffic', async (t) =>
   await takeStep(app, renewal.id, 'begin-downtime', 'tenant-admin')
   await encrypt(app, 'other', 'paused')
 
-  const res = await app.inject({ method: 'GET', url: '/metrics' })
+  const res = await asRole('monitor').get('/metrics')
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
   const text = res.body
@@ -69,9 +69,12 @@ t.test('metrics: every family, with values that match the traffic', async (t) =>
     t.notOk(text.includes(secret), 'no secret or certificate in metrics')
 })
 
-t.test('metrics can require a token', async (t) => {
-  const app = await buildTestApp(t, { METRICS_REQUIRE_TOKEN: 'true' })
+t.test('metrics need a token of any role by default; METRICS_REQUIRE_TOKEN=false opens them', async (t) => {
+  const app = await buildTestApp(t)
   const asRole = asRoleOn(app)
   assertProblem(t, await app.inject({ method: 'GET', url: '/metrics' }), 401, 'CMS_UNAUTHENTICATED')
-  t.equal((await asRole('monitor').get('/metrics')).statusCode, 200)
+  for (const role of ['monitor', 'integration-flow'] as const)
+    t.equal((await asRole(role).get('/metrics')).statusCode, 200, role)
+  const open = await buildTestApp(t, { METRICS_REQUIRE_TOKEN: 'false' })
+  t.equal((await open.inject({ method: 'GET', url: '/metrics' })).statusCode, 200, 'open for a private scrape')
 })

@@ -5,7 +5,7 @@ import { registerPublic } from '../auth.js'
 
 /**
  * The API contract: /openapi.yaml and Swagger UI at /docs. The served document describes the running
- * configuration; the committed openapi.yaml describes the defaults (METRICS_REQUIRE_TOKEN,
+ * configuration; the committed openapi.yaml describes the defaults (METRICS_REQUIRE_TOKEN=false,
  * RATE_LIMIT_MAX=0, RATE_LIMIT_FLOWS and MAX_EVENT_LOOP_DELAY_MS=0 change security, 429s and 503s).
  */
 export default fp(

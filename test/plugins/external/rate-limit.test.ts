@@ -27,7 +27,7 @@ t.test('rate limiting per token; integration flows exempt unless configured', as
 })
 
 t.test('without a token, per client address: /metrics and unknown URLs are limited, /health/* never', async (t) => {
-  const app = await buildTestApp(t, { RATE_LIMIT_MAX: '2' })
+  const app = await buildTestApp(t, { RATE_LIMIT_MAX: '2', METRICS_REQUIRE_TOKEN: 'false' })
   const from = (remoteAddress: string, url: string) => app.inject({ method: 'GET', url, remoteAddress })
   const metrics = []
   for (let i = 0; i < 3; i++) metrics.push((await from('127.0.0.2', '/metrics')).statusCode)
