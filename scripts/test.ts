@@ -37,6 +37,7 @@ const UNIT = [
  */
 const APP = [
   'test/auth/tokens.test.ts',
+  'test/encryptors/resolver.test.ts',
   'test/openapi',
   'test/plugins',
   'test/routes/audit.test.ts',
@@ -52,6 +53,9 @@ const SYSTEM = ['test/system']
 
 /** Two service processes on one database: only PostgreSQL has replicas. */
 const POSTGRES_ONLY = ['test/system/replicas.test.ts']
+
+/** Tests that start their service processes on SQLite whatever the run's store: run once, in the SQLite pass. */
+const SQLITE_ONLY = ['test/system/sqlite-overlap.test.ts']
 
 /** Tools that keep a cache in the temp directory across runs: not something a test left behind. */
 const TOOL_CACHES = [/^tsx-\d+$/, /^node-compile-cache$/, /^v8-compile-cache/, /^npm-\d+-/]
@@ -120,10 +124,13 @@ try {
       : [...selected.filter((file) => !POSTGRES_ONLY.includes(file)), ...tapOptions]
     if (everything || sqlite.some(isTestFile)) failed += (await tap('store: sqlite', {}, sqlite)) ? 1 : 0
   }
-  if (only !== 'sqlite') {
+  const postgres = everything
+    ? [...SQLITE_ONLY.flatMap((path) => ['--exclude', path]), ...tapOptions]
+    : [...selected.filter((file) => !SQLITE_ONLY.includes(file)), ...tapOptions]
+  if (only !== 'sqlite' && (everything || postgres.some(isTestFile))) {
     const server = await startTestPostgres()
     try {
-      failed += (await tap('store: postgres', { CMS_TEST_PG_URL: server.url }, [...selected, ...tapOptions])) ? 1 : 0
+      failed += (await tap('store: postgres', { CMS_TEST_PG_URL: server.url }, postgres)) ? 1 : 0
     } finally {
       await server.stop()
     }

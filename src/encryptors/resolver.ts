@@ -3,7 +3,7 @@ import { CONTENT_ENCRYPTION } from '../cms/algorithms.js'
 import { EnvelopeTemplate } from '../cms/enveloped-data.js'
 import type { OutputEncoding } from '../cms/output-encoding.js'
 import { Errors } from '../errors.js'
-import type { Change, ChangeFeed } from '../store/changes.js'
+import type { Change, ChangeFeed, ExternalCommits } from '../store/changes.js'
 import { loadCertificates } from '../store/receiver-certificates.js'
 import type { Database } from '../store/schema.js'
 import { readSnapshot } from '../store/transact.js'
@@ -26,6 +26,11 @@ export interface ResolvedEncryptor {
  * Caches resolved encryptors so an encrypt does no database, parsing or key-import work. A committed
  * change drops the affected entries; a resolution that started before a change is returned to its
  * own caller but never cached (the generation check), so no later encrypt sees the old recipients.
+ *
+ * Changes arrive on the feed, from this process or (PostgreSQL) announced by other replicas. Another
+ * process on the same SQLite file announces nothing, so every resolve first asks the store whether
+ * anyone else has committed since it last asked; if so, which entries are affected is unknown and the
+ * whole cache goes, through the same invalidation (and generation check) as an announced change.
  */
 export class RecipientResolver {
   private readonly cache = new Map<string, ResolvedEncryptor>()
@@ -33,15 +38,30 @@ export class RecipientResolver {
   private generation = 0
   /** Set while change notifications are lost: cached or not, nothing here can be trusted to be current. */
   private staleSince: number | undefined
+  /** The store's ExternalCommits version when last asked: every cached entry was loaded after it. */
+  private externalVersion: number | undefined
 
   constructor(
     private readonly db: Kysely<Database>,
     changes: ChangeFeed,
+    private readonly externalCommits: ExternalCommits,
   ) {
     changes.subscribe((change) => this.invalidate(change))
   }
 
   resolve(id: string): ResolvedEncryptor | Promise<ResolvedEncryptor> {
+    const version = this.externalCommits.version()
+    return typeof version === 'number' ? this.resolveAt(version, id) : version.then((v) => this.resolveAt(v, id))
+  }
+
+  /** Resolves from a cache that reflects every commit counted by `externalVersion`. */
+  private resolveAt(externalVersion: number, id: string): ResolvedEncryptor | Promise<ResolvedEncryptor> {
+    if (externalVersion !== this.externalVersion) {
+      // Another process committed since the cache was filled. Loads already under way may have read
+      // before that commit: the invalidation's generation bump keeps them out of the cache.
+      this.invalidate()
+      this.externalVersion = externalVersion
+    }
     if (this.staleSince !== undefined) {
       throw Object.assign(
         new Errors.NOT_READY('This replica lost its change notifications and is reloading; retry in a moment.'),

@@ -8,6 +8,7 @@ import { KeystoreService } from '../keystore/service.js'
 import { RenewalService } from '../renewals/service.js'
 import { ChangeListener } from '../store/change-listener.js'
 import { ChangeFeed } from '../store/changes.js'
+import { externalCommitsOf } from '../store/database.js'
 import type { Database } from '../store/schema.js'
 
 declare module 'fastify' {
@@ -29,7 +30,7 @@ declare module 'fastify' {
 export default fp(
   async function services(fastify: FastifyInstance, opts: { db: Kysely<Database>; databaseUrl: string }) {
     const changes = new ChangeFeed()
-    const recipients = new RecipientResolver(opts.db, changes)
+    const recipients = new RecipientResolver(opts.db, changes, externalCommitsOf(opts.db))
     fastify.decorate('db', opts.db)
     fastify.decorate('keystore', new KeystoreService(opts.db, changes, encryptorAliasUsers))
     fastify.decorate('encryptors', new EncryptorService(opts.db, changes))

@@ -3,6 +3,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
+import { ANNOUNCED_COMMITS_ONLY, type ExternalCommits } from './changes.js'
 import { migrationProvider, type Dialect } from './migrations.js'
 import type { Database } from './schema.js'
 
@@ -14,10 +15,16 @@ export interface DatabaseOptions {
 }
 
 const dialects = new WeakMap<Kysely<Database>, Dialect>()
+const externalCommits = new WeakMap<Kysely<Database>, ExternalCommits>()
 
 /** Which SQL engine a database handle talks to. */
 export function dialectOf(db: Kysely<Database>): Dialect {
   return dialects.get(db) ?? 'sqlite'
+}
+
+/** How this process learns that another one committed to the store (see ExternalCommits). */
+export function externalCommitsOf(db: Kysely<Database>): ExternalCommits {
+  return externalCommits.get(db) ?? ANNOUNCED_COMMITS_ONLY
 }
 
 /**
@@ -66,7 +73,25 @@ function openSqlite(dataDir: string): Kysely<Database> {
   sqlite.pragma('synchronous = FULL')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  externalCommits.set(db, sqliteDataVersion(sqlite, db))
+  return db
+}
+
+/**
+ * SQLite's own answer: PRAGMA data_version changes when another connection to the file has
+ * committed, never for this connection's commits. Kysely's SQLite dialect runs everything on this
+ * one connection, so "another connection" means another process. The pragma is a prepared statement
+ * run synchronously: a few microseconds (a read transaction's two file-lock calls), against hundreds
+ * for an encrypt. Outside a transaction it starts a fresh read, so it sees every commit made so far;
+ * inside one it would answer as of that transaction's snapshot, so it then waits for the connection
+ * (Kysely hands it to one transaction at a time) and asks after. So never ask from inside a
+ * transaction on this handle: it would wait for itself.
+ */
+function sqliteDataVersion(sqlite: BetterSqlite3.Database, db: Kysely<Database>): ExternalCommits {
+  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck()
+  const read = () => dataVersion.get() as number
+  return { version: () => (sqlite.inTransaction ? db.connection().execute(async () => read()) : read()) }
 }
 
 function openPostgres(url: string): Kysely<Database> {
