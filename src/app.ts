@@ -154,6 +154,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(encryptRoutes, {
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     cipherThreads: config.CIPHER_THREADS,
+    maxConcurrentStreams: config.MAX_CONCURRENT_STREAMS,
   })
 }
 

@@ -94,6 +94,11 @@ export const Errors = {
     400,
     'The client aborted the request before the payload was complete.',
   ),
+  TOO_MANY_STREAMS: problem(
+    'CMS_TOO_MANY_STREAMS',
+    503,
+    'This replica already encrypts %s streamed payloads at once (MAX_CONCURRENT_STREAMS); retry later.',
+  ),
 
   NOT_READY: problem('CMS_NOT_READY', 503, '%s'),
   OVERLOADED: problem('CMS_OVERLOADED', 503, 'The service is overloaded; retry later.'),
@@ -106,12 +111,14 @@ export type CatalogueError = FastifyErrorConstructor
 
 /**
  * Entries always answered with a Retry-After header: the rate limiter and load shedding set it, a
- * paused encryptor's error carries `retryAfter` for the error handler. The OpenAPI document reads it.
+ * paused encryptor's error and the stream limit's carry `retryAfter` for the error handler. The
+ * OpenAPI document reads it.
  */
 export const WITH_RETRY_AFTER: readonly CatalogueError[] = [
   Errors.RATE_LIMITED,
   Errors.OVERLOADED,
   Errors.ENCRYPTOR_PAUSED,
+  Errors.TOO_MANY_STREAMS,
 ]
 
 /** The code and status of a catalogue entry (read from an instance: the constructor does not carry them). */

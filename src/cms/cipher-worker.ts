@@ -7,9 +7,6 @@ import { createCipheriv, type CipherGCM } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
 import type { CipherReply, CipherRequest } from './cipher-protocol.js'
 
-const ciphers = new Map<number, CipherGCM>()
-const port = parentPort!
-
 /** The ArrayBuffer to transfer for `bytes`: its own when it spans all of it, else a copy. */
 function transferable(bytes: Buffer): ArrayBuffer {
   const whole =
@@ -17,44 +14,69 @@ function transferable(bytes: Buffer): ArrayBuffer {
   return whole ? (bytes.buffer as ArrayBuffer) : (Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer)
 }
 
-port.on('message', (request: CipherRequest) => {
-  const { id } = request
-  try {
-    switch (request.op) {
-      case 'start': {
-        const key = Buffer.from(request.key)
-        const options = request.authTagLength ? { authTagLength: request.authTagLength } : undefined
-        ciphers.set(
-          id,
-          createCipheriv(
-            request.cipher as 'aes-256-gcm',
-            key,
-            Buffer.from(request.iv),
-            options as { authTagLength: number },
-          ),
-        )
-        key.fill(0)
-        new Uint8Array(request.key).fill(0)
-        return
+export type ReplyPort = (reply: CipherReply, transfer: ArrayBuffer[]) => void
+
+/** One worker's messages in progress: a request at a time, replies through `reply`. Exported for tests. */
+export function cipherRequestHandler(reply: ReplyPort): (request: CipherRequest) => void {
+  const ciphers = new Map<number, CipherGCM>()
+  return (request) => {
+    const { id } = request
+    try {
+      switch (request.op) {
+        case 'start': {
+          // The key arrived by transfer: this is the only copy in JS memory, wiped whatever happens.
+          // OpenSSL keeps its own (the key schedule), cleared when the context is freed at final().
+          const key = new Uint8Array(request.key)
+          try {
+            const options = request.authTagLength ? { authTagLength: request.authTagLength } : undefined
+            const iv = Buffer.from(request.iv)
+            ciphers.set(
+              id,
+              createCipheriv(request.cipher as 'aes-256-gcm', key, iv, options as { authTagLength: number }),
+            )
+          } finally {
+            key.fill(0)
+          }
+          return
+        }
+        case 'update': {
+          const out = transferable(ciphers.get(id)!.update(Buffer.from(request.data, 0, request.length)))
+          reply({ id, data: out }, [out])
+          return
+        }
+        case 'final': {
+          const cipher = ciphers.get(id)!
+          ciphers.delete(id)
+          const out = transferable(cipher.final())
+          const authTag = request.authTag ? transferable(cipher.getAuthTag()) : undefined
+          reply({ id, data: out, authTag }, authTag ? [out, authTag] : [out])
+          return
+        }
+        case 'drop':
+          endCipher(ciphers, id)
       }
-      case 'update': {
-        const out = transferable(ciphers.get(id)!.update(Buffer.from(request.data, 0, request.length)))
-        port.postMessage({ id, data: out } satisfies CipherReply, [out])
-        return
-      }
-      case 'final': {
-        const cipher = ciphers.get(id)!
-        ciphers.delete(id)
-        const out = transferable(cipher.final())
-        const authTag = request.authTag ? transferable(cipher.getAuthTag()) : undefined
-        port.postMessage({ id, data: out, authTag } satisfies CipherReply, authTag ? [out, authTag] : [out])
-        return
-      }
-      case 'drop':
-        ciphers.delete(id)
+    } catch (err) {
+      endCipher(ciphers, id)
+      reply({ id, error: (err as Error).message }, [])
     }
-  } catch (err) {
-    ciphers.delete(id)
-    port.postMessage({ id, error: (err as Error).message } satisfies CipherReply)
   }
-})
+}
+
+/** Forgets an aborted message's cipher, ending it first so OpenSSL frees its key schedule now, not at GC. */
+function endCipher(ciphers: Map<number, CipherGCM>, id: number) {
+  const cipher = ciphers.get(id)
+  ciphers.delete(id)
+  try {
+    cipher?.final()
+  } catch {
+    // The output is discarded; Node freed the context either way.
+  }
+}
+
+// On a worker thread (imported by a test on the main thread, it does nothing).
+const port = parentPort
+if (port)
+  port.on(
+    'message',
+    cipherRequestHandler((reply, transfer) => port.postMessage(reply, transfer)),
+  )

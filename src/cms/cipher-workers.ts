@@ -115,6 +115,15 @@ export class CipherWorkers {
   }
 }
 
+/** A key's bytes as an ArrayBuffer of their own, to transfer; a key that shares its memory is copied, then wiped. */
+function ownArrayBuffer(key: Buffer): ArrayBuffer {
+  if (key.byteOffset === 0 && key.byteLength === key.buffer.byteLength && key.buffer instanceof ArrayBuffer)
+    return key.buffer
+  const copy = new Uint8Array(key).buffer
+  key.fill(0)
+  return copy
+}
+
 /** One message's content cipher, running on a worker thread. */
 export class OffloadedCipher {
   constructor(
@@ -123,11 +132,16 @@ export class OffloadedCipher {
     spec: CipherSpec,
   ) {
     thread.begin(id)
-    // The key travels in a transferred copy (gone from this thread once posted); the spec's copy is wiped.
-    const key = new Uint8Array(spec.key).buffer,
-      iv = new Uint8Array(spec.iv).buffer
-    spec.key.fill(0)
-    this.post({ op: 'start', id, cipher: spec.cipher, key, iv, authTagLength: spec.authTagLength }, [key])
+    // The key crosses by transfer: its memory moves to the worker (which wipes it once its cipher has
+    // the key) and this thread's view is detached, so no copy stays here. Not posted (a dead thread),
+    // it is wiped here.
+    const key = ownArrayBuffer(spec.key)
+    try {
+      const iv = new Uint8Array(spec.iv).buffer
+      this.post({ op: 'start', id, cipher: spec.cipher, key, iv, authTagLength: spec.authTagLength }, [key])
+    } finally {
+      if (key.byteLength > 0) new Uint8Array(key).fill(0)
+    }
   }
 
   /** Encrypts the first `length` bytes of `data`, which is transferred (unusable here afterwards). */

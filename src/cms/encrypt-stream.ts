@@ -6,6 +6,12 @@ import type { EnvelopeMessage } from './enveloped-data.js'
 /** Plaintext handed to a cipher worker per request, and how many requests may be out at once. */
 const BATCH_BYTES = 1024 * 1024
 const BATCHES_IN_FLIGHT = 4
+/**
+ * A stream's first batch starts this small and doubles as data arrives, up to BATCH_BYTES (later
+ * batches start at the size the stream reached): a stream of a few bytes never holds 1 MiB, and a
+ * large one copies its first MiB at most once more.
+ */
+const FIRST_BATCH_BYTES = 16 * 1024
 
 interface InFlight {
   done: boolean
@@ -17,15 +23,20 @@ interface InFlight {
  * the trailer. Memory stays at a few MiB whatever the payload size. With `declaredLength` the
  * output is DER and the payload must have exactly that many bytes.
  *
- * Given `workers`, the cipher runs on a worker thread: plaintext goes over in 1 MiB batches (up to
- * four at a time) and ciphertext comes back in order, so the main thread keeps reading and writing
- * sockets while AES runs.
+ * Given `workers`, the cipher runs on a worker thread: plaintext goes over in batches of up to 1 MiB
+ * (up to four at a time) and ciphertext comes back in order, so the main thread keeps reading and
+ * writing sockets while AES runs.
+ *
+ * The content key leaves the message at construction: to the worker, or into the local cipher. A
+ * stream destroyed early (an abort, an error) disposes of the message, so no key outlives it.
  */
 export class EnvelopeEncryptStream extends Transform {
   private received = 0
   private readonly offloaded: OffloadedCipher | null
   private batch: Buffer | null = null
   private filled = 0
+  /** Size of the next batch to allocate: grows with the data received (FIRST_BATCH_BYTES). */
+  private batchBytes = FIRST_BATCH_BYTES
   private readonly inFlight: InFlight[] = []
   /** A _transform or _flush callback held back until the batches in flight drain below `limit`. */
   private blocked: { limit: number; callback: () => void } | null = null
@@ -44,7 +55,18 @@ export class EnvelopeEncryptStream extends Transform {
     // 1 MiB each way: fewer backpressure round trips between socket, cipher and socket.
     super({ highWaterMark: 1024 * 1024 })
     this.push(message.head(declaredLength))
-    this.offloaded = workers ? workers.open(message.takeCipherSpec()) : null
+    if (workers) {
+      const spec = message.takeCipherSpec()
+      try {
+        this.offloaded = workers.open(spec)
+      } catch (err) {
+        spec.key.fill(0) // no thread took it (after a transfer the view is empty, and this a no-op)
+        throw err
+      }
+    } else {
+      this.offloaded = null
+      message.startLocalCipher()
+    }
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -58,8 +80,8 @@ export class EnvelopeEncryptStream extends Transform {
       return callback()
     }
     for (let offset = 0; offset < chunk.length;) {
-      this.batch ??= Buffer.allocUnsafeSlow(BATCH_BYTES) // its own ArrayBuffer, so it can be transferred
-      const n = chunk.copy(this.batch, this.filled, offset)
+      if (!this.batch || this.filled === this.batch.length) this.growBatch(chunk.length - offset)
+      const n = chunk.copy(this.batch!, this.filled, offset)
       this.filled += n
       offset += n
       if (this.filled === BATCH_BYTES) this.sendBatch()
@@ -83,8 +105,19 @@ export class EnvelopeEncryptStream extends Transform {
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.offloaded?.drop()
+    this.message.dispose()
     this.blocked = null
     callback(err)
+  }
+
+  /** Room for `wanted` more bytes: a batch twice as large (at most BATCH_BYTES), what is in it copied over. */
+  private growBatch(wanted: number) {
+    if (this.batch) this.batchBytes = Math.max(this.batchBytes, 2 * this.batch.length)
+    const size = Math.min(BATCH_BYTES, Math.max(this.batchBytes, this.filled + wanted))
+    const grown = Buffer.allocUnsafeSlow(size) // its own ArrayBuffer, so it can be transferred
+    this.batch?.copy(grown, 0, 0, this.filled)
+    this.batch = grown
+    this.batchBytes = size
   }
 
   private sendBatch() {

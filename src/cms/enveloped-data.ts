@@ -52,51 +52,92 @@ export class EnvelopeMessage {
   readonly aliases: string[]
   private readonly recipientInfos: Buffer
   private readonly contentAlgorithm: Buffer
-  private readonly contentKey: Buffer
+  /**
+   * The content key, in an allocation of its own (random-pool.ts), until it is used: handed to the
+   * local cipher or to a worker, or wiped by dispose(). Null from then on.
+   */
+  private contentKey: Buffer | null
   private readonly iv: Buffer
   private localCipher: Cipher | null = null
+  private localCipherFinished = false
   private definite = true
 
   constructor(private readonly template: EnvelopeTemplate) {
     const alg = template.content
     const contentKey = randomPool.take(alg.keyLength)
-    if (alg.name === 'des-ede3-cbc') setOddParity(contentKey)
-    const iv = randomPool.take(alg.ivLength)
-    const infos = sortSetOf(template.recipients.map((r) => ({ alias: r.alias, encoded: r.encode(contentKey) })))
-    this.aliases = infos.map((i) => i.alias)
-    this.recipientInfos = tlv(Tag.SET, ...infos.map((i) => i.encoded))
-    const algOid = template.contentAlgorithmOid
-    this.contentAlgorithm = alg.authenticated
-      ? // GCMParameters, RFC 5084 3.2
-        tlv(Tag.SEQUENCE, algOid, tlv(Tag.SEQUENCE, tlv(Tag.OCTET_STRING, iv), GCM_ICV_LENGTH))
-      : tlv(Tag.SEQUENCE, algOid, tlv(Tag.OCTET_STRING, iv))
+    try {
+      if (alg.name === 'des-ede3-cbc') setOddParity(contentKey)
+      const iv = randomPool.take(alg.ivLength)
+      const infos = sortSetOf(template.recipients.map((r) => ({ alias: r.alias, encoded: r.encode(contentKey) })))
+      this.aliases = infos.map((i) => i.alias)
+      this.recipientInfos = tlv(Tag.SET, ...infos.map((i) => i.encoded))
+      const algOid = template.contentAlgorithmOid
+      this.contentAlgorithm = alg.authenticated
+        ? // GCMParameters, RFC 5084 3.2
+          tlv(Tag.SEQUENCE, algOid, tlv(Tag.SEQUENCE, tlv(Tag.OCTET_STRING, iv), GCM_ICV_LENGTH))
+        : tlv(Tag.SEQUENCE, algOid, tlv(Tag.OCTET_STRING, iv))
+      this.iv = iv
+    } catch (err) {
+      contentKey.fill(0)
+      throw err
+    }
     this.contentKey = contentKey
-    this.iv = iv
   }
 
   /**
-   * The content cipher's parameters, for running it elsewhere (a worker thread); the key is then
-   * no longer kept here. Use frame() and closing() on what that cipher produces.
+   * The content cipher's parameters, for running it elsewhere (a worker thread). The key moves into
+   * the spec without a copy (its own ArrayBuffer, for a transfer): the receiver wipes it, and this
+   * message no longer holds it. Use frame() and closing() on what that cipher produces.
    */
   takeCipherSpec(): CipherSpec {
-    const spec = {
+    const key = this.contentKey
+    if (!key) throw new Error('the content key was already used')
+    this.contentKey = null
+    return {
       cipher: this.template.content.cipher,
-      key: Buffer.from(this.contentKey),
+      key,
       iv: this.iv,
       authTagLength: this.template.content.authenticated ? GCM_TAG_LENGTH : undefined,
     }
-    this.contentKey.fill(0)
-    return spec
   }
 
-  private get cipher(): Cipher {
-    if (!this.localCipher) {
-      const alg = this.template.content
+  /**
+   * Starts the content cipher on this thread now and wipes the key. node:crypto copies the key (into
+   * a temporary it clears) and OpenSSL expands it into the key schedule of its EVP context; OpenSSL
+   * clears that when the context is freed, which Node does at final() (dispose() ends an unfinished
+   * cipher for that reason). That copy is out of our reach, and in the right hands.
+   */
+  startLocalCipher(): Cipher {
+    if (this.localCipher) return this.localCipher
+    const alg = this.template.content
+    const key = this.contentKey
+    if (!key) throw new Error('the content key was already used')
+    try {
       this.localCipher = alg.authenticated
-        ? createCipheriv(alg.cipher as 'aes-256-gcm', this.contentKey, this.iv, { authTagLength: GCM_TAG_LENGTH })
-        : createCipheriv(alg.cipher, this.contentKey, this.iv)
+        ? createCipheriv(alg.cipher as 'aes-256-gcm', key, this.iv, { authTagLength: GCM_TAG_LENGTH })
+        : createCipheriv(alg.cipher, key, this.iv)
+      return this.localCipher
+    } finally {
+      key.fill(0)
+      this.contentKey = null
     }
-    return this.localCipher
+  }
+
+  /**
+   * Wipes the content key if it is still held (a message abandoned before its cipher started) and
+   * ends an unfinished local cipher, so OpenSSL frees its context and key schedule now, not at GC.
+   * Idempotent; call it on every way out (seal does; the encrypt stream does on destroy).
+   */
+  dispose(): void {
+    this.contentKey?.fill(0)
+    this.contentKey = null
+    if (!this.localCipher || this.localCipherFinished) return
+    this.localCipherFinished = true
+    try {
+      this.localCipher.final()
+    } catch {
+      // Its output is discarded anyway; what matters is that Node freed the context.
+    }
   }
 
   /** AuthEnvelopedData: the content cipher produces a MAC that closing() needs. */
@@ -142,20 +183,27 @@ export class EnvelopeMessage {
     ])
   }
 
-  /** The whole ContentInfo, DER, for a payload held in memory. */
+  /** The whole ContentInfo, DER, for a payload held in memory. The key is wiped on return, or on a throw. */
   seal(payload: Buffer): Buffer {
-    return Buffer.concat([this.head(payload.length), ...this.update(payload), ...this.final()])
+    try {
+      this.startLocalCipher()
+      return Buffer.concat([this.head(payload.length), ...this.update(payload), ...this.final()])
+    } finally {
+      this.dispose()
+    }
   }
 
   /** Encrypts a chunk; returns the bytes to write (in BER mode each piece is its own OCTET STRING). */
   update(chunk: Buffer): Buffer[] {
-    return this.frame(this.cipher.update(chunk))
+    return this.frame(this.startLocalCipher().update(chunk))
   }
 
   /** Last ciphertext block, the MAC for AuthEnvelopedData, and the closing end-of-contents in BER mode. */
   final(): Buffer[] {
-    const last = this.cipher.final()
-    return this.closing(last, this.template.content.authenticated ? (this.cipher as CipherGCM).getAuthTag() : undefined)
+    const cipher = this.startLocalCipher()
+    this.localCipherFinished = true // Node frees the context in final(), even when it throws
+    const last = cipher.final()
+    return this.closing(last, this.template.content.authenticated ? (cipher as CipherGCM).getAuthTag() : undefined)
   }
 
   /** Ciphertext as it goes on the wire: as is in DER, as an OCTET STRING piece in BER. */

@@ -1,9 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { pipeline, type Readable } from 'node:stream'
+import type { FastifyReply } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import { finished, pipeline, type Readable } from 'node:stream'
+import { Gauge } from 'prom-client'
 import { Type } from 'typebox'
 import { CipherWorkers } from '../cms/cipher-workers.js'
 import { EnvelopeEncryptStream } from '../cms/encrypt-stream.js'
-import { createOutputEncoder, encodedLength, encodeWhole, mediaType, OUTPUT_ENCODINGS } from '../cms/output-encoding.js'
+import type { EnvelopeMessage, EnvelopeTemplate } from '../cms/enveloped-data.js'
+import {
+  createOutputEncoder,
+  encodedLength,
+  encodeWhole,
+  mediaType,
+  OUTPUT_ENCODINGS,
+  type OutputEncoding,
+} from '../cms/output-encoding.js'
 import type { EncryptorPause } from '../encryptors/encryptor.js'
 import { Errors } from '../errors.js'
 import { hasPayload, readExactly } from './payload.js'
@@ -15,12 +26,41 @@ import { binaryBody, EncryptorIdParams, textBody } from './schemas.js'
  */
 const BUFFERED_PAYLOAD_LIMIT = 256 * 1024
 const DEFAULT_RETRY_AFTER_SECONDS = 60
+/** A streamed encrypt refused for the stream limit: slots free up as streams end, usually within seconds. */
+const STREAM_RETRY_AFTER_SECONDS = 1
+/** MAX_CONCURRENT_STREAMS' default, for an app that does not pass the option. */
+const DEFAULT_MAX_CONCURRENT_STREAMS = 64
+
+export interface EncryptRouteOptions {
+  maxPayloadBytes: number
+  cipherThreads: number
+  /** Streamed encrypts in progress at once (MAX_CONCURRENT_STREAMS); 0: no limit. */
+  maxConcurrentStreams?: number
+}
+
+/**
+ * Streamed encrypts in progress in this process. Each holds up to a few MiB of buffers and a cipher
+ * thread's time for as long as its client keeps sending, so past the limit a new one is refused
+ * before its body is read. A slot is held for the life of the response and released when the
+ * response ends, however: success, error, client abort or timeout.
+ */
+class StreamSlots {
+  inUse = 0
+
+  constructor(private readonly limit: number) {}
+
+  acquire(response: ServerResponse): void {
+    if (this.limit > 0 && this.inUse >= this.limit) {
+      throw Object.assign(new Errors.TOO_MANY_STREAMS(this.limit), { retryAfter: STREAM_RETRY_AFTER_SECONDS })
+    }
+    this.inUse++
+    // finished() also calls back for a response closed already (a client gone before the handler ran).
+    finished(response, () => this.inUse--)
+  }
+}
 
 /** The hot path: payload in, CMS out. Only integration flows may call it. */
-const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipherThreads: number }> = async (
-  fastify,
-  opts,
-) => {
+const encryptRoutes: FastifyPluginAsyncTypebox<EncryptRouteOptions> = async (fastify, opts) => {
   // The payload is opaque bytes of any media type: never parse it, hand the stream to the handler.
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
@@ -36,6 +76,16 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
     fastify.addHook('onListen', async () => cipherWorkers.warm())
     fastify.addHook('onClose', () => cipherWorkers.close())
   }
+
+  const streams = new StreamSlots(opts.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS)
+  new Gauge({
+    name: 'cms_encrypt_streams_in_progress',
+    help: 'Streamed encrypts in progress (limited by MAX_CONCURRENT_STREAMS).',
+    registers: [fastify.metrics.registry],
+    collect() {
+      this.set(streams.inUse)
+    },
+  })
 
   fastify.addHook('onError', async (_request, _reply, error) => {
     fastify.metrics.encryptErrors.inc({ reason: error.code ?? 'CMS_INTERNAL' })
@@ -56,6 +106,7 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
           Errors.PAYLOAD_LENGTH_MISMATCH,
           Errors.REQUEST_ABORTED,
           Errors.UNSUPPORTED_MEDIA_TYPE,
+          Errors.TOO_MANY_STREAMS,
         ],
         responseHeaders: { 200: ['X-Cms-Recipients', 'Cache-Control'] },
         // The payload is never parsed, so no schema validates it.
@@ -88,31 +139,39 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
       },
     },
     async (request, reply) => {
-      const resolved = await fastify.recipients.resolve(request.params.id)
-      if (resolved.pause) throw pausedError(resolved.id, resolved.pause)
-      const encoding = request.query.encoding ?? resolved.encoding
       const payload = request.body as Readable | undefined
       const lengthHeader = request.headers['content-length']
       const declared = lengthHeader === undefined ? undefined : Number(lengthHeader)
       if (declared !== undefined && declared > opts.maxPayloadBytes)
         throw new Errors.PAYLOAD_TOO_LARGE(opts.maxPayloadBytes)
+      const buffered = declared !== undefined && declared <= BUFFERED_PAYLOAD_LIMIT
+      // Before anything waits (the store, the body): a refused stream costs no more than its headers.
+      if (!buffered) streams.acquire(reply.raw)
+
+      const resolved = await fastify.recipients.resolve(request.params.id)
+      if (resolved.pause) throw pausedError(resolved.id, resolved.pause)
+      const encoding = request.query.encoding ?? resolved.encoding
       if (!payload || declared === 0 || (declared === undefined && !(await hasPayload(payload)))) {
         throw new Errors.EMPTY_BODY('The payload is empty; send the bytes to encrypt as the request body.')
       }
 
-      const message = resolved.template.start()
-      reply
-        .type(mediaType(encoding, resolved.template.content.authenticated))
-        .header('x-cms-recipients', message.aliases.join(','))
-        .header('cache-control', 'no-store')
-
-      if (declared !== undefined && declared <= BUFFERED_PAYLOAD_LIMIT) {
-        const sealed = message.seal(await readExactly(payload, declared))
+      if (buffered) {
+        // The body first: the message's content key exists only for the synchronous seal, which wipes it.
+        const plaintext = await readExactly(payload, declared)
+        const message = resolved.template.start()
+        const sealed = message.seal(plaintext)
         fastify.metrics.encrypted(declared, message.aliases.length)
-        return reply.send(encodeWhole(encoding, sealed))
+        return withMessageHeaders(reply, message, resolved.template, encoding).send(encodeWhole(encoding, sealed))
       }
 
-      const encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes, cipherWorkers)
+      const message = resolved.template.start()
+      let encrypting: EnvelopeEncryptStream
+      try {
+        encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes, cipherWorkers)
+      } catch (err) {
+        message.dispose()
+        throw err
+      }
       const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
       const onDone = (err: Error | null) => {
         if (!err) return fastify.metrics.encrypted(encrypting.bytesIn, message.aliases.length)
@@ -125,11 +184,25 @@ const encryptRoutes: FastifyPluginAsyncTypebox<{ maxPayloadBytes: number; cipher
       }
       if (output === encrypting) pipeline(payload, encrypting, onDone)
       else pipeline(payload, encrypting, output, onDone)
+      withMessageHeaders(reply, message, resolved.template, encoding)
       if (declared !== undefined)
         reply.header('content-length', encodedLength(encoding, message.encodedLength(declared)))
       return reply.send(output)
     },
   )
+}
+
+/** The response headers that describe the message. */
+function withMessageHeaders(
+  reply: FastifyReply,
+  message: EnvelopeMessage,
+  template: EnvelopeTemplate,
+  encoding: OutputEncoding,
+) {
+  return reply
+    .type(mediaType(encoding, template.content.authenticated))
+    .header('x-cms-recipients', message.aliases.join(','))
+    .header('cache-control', 'no-store')
 }
 
 /** Retry-After points at the end of the planned downtime when it is known, else a minute from now. */

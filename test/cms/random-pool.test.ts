@@ -12,3 +12,11 @@ t.test('the random pool never hands out the same bytes twice, across refills', a
   t.same(a, copy, 'a taken buffer is its own, not a view the pool later overwrites')
   t.equal(pool.take(100_000).length, 100_000, 'larger than the pool')
 })
+
+t.test('every take is an allocation of its own, so wiping a key leaves no copy in a shared pool', async (t) => {
+  const pool = new RandomPool()
+  for (const length of [8, 16, 24, 32, 100_000]) {
+    const bytes = pool.take(length)
+    t.ok(bytes.byteOffset === 0 && bytes.buffer.byteLength === length, `${length} bytes: its own ArrayBuffer`)
+  }
+})
