@@ -1,5 +1,8 @@
 import * as asn1js from 'asn1js'
-import { createCipheriv, type Cipher, type CipherGCM } from 'node:crypto'
+import { createCipheriv, type CipherGCM } from 'node:crypto'
+
+/** What createCipheriv returns: `Cipher` in @types/node 20, `Cipheriv` from 22 on. */
+type Cipher = ReturnType<typeof createCipheriv>
 import { cipherTextLength, GCM_TAG_LENGTH, type ContentEncryption } from './algorithms.js'
 import type { CipherSpec } from './cipher-workers.js'
 import { END_OF_CONTENTS, header, headerLength, indefiniteHeader, smallInteger, sortSetOf, Tag, tlv } from './der.js'
