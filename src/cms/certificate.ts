@@ -39,7 +39,11 @@ const KEY_USAGE_BITS = [
   'decipherOnly',
 ] as const
 
-/** Parses one DER certificate. Any structural problem is a 400 CMS_CERTIFICATE_MALFORMED, never a 500. */
+/**
+ * Parses one DER certificate. Any structural problem is a 400 CMS_CERTIFICATE_MALFORMED, never a 500,
+ * and is found before the key is judged (422): that includes what the libraries decode lazily, on first
+ * access (the extensions we read, OpenSSL's names), so each such read sits in a guard of its own.
+ */
 export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
   let asn1: ReturnType<typeof asn1js.fromBER>
   try {
@@ -60,6 +64,22 @@ export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
     throw new Errors.CERTIFICATE_MALFORMED('not an X.509 certificate')
   }
 
+  // Node asks OpenSSL for these on first access, outside the parse above.
+  const subject = readField('subject', () => x509.subject.split('\n').join(', '))
+  const issuer = readField('issuer', () => x509.issuer.split('\n').join(', '))
+  const serialNumber = readField('serial number', () => x509.serialNumber.toLowerCase())
+  const issuerAndSerialNumber = readField('issuer and serial number', () =>
+    tlv(Tag.SEQUENCE, Buffer.from(cert.issuer.valueBeforeDecode), Buffer.from(cert.serialNumber.toBER())),
+  )
+  const notBefore = cert.notBefore.value
+  const notAfter = cert.notAfter.value
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) {
+    throw new Errors.CERTIFICATE_MALFORMED('the validity period is not a pair of times')
+  }
+  const extensions = readExtensions(cert)
+  const ski = extensions.value('subjectKeyIdentifier', asn1js.OctetString)
+  const ku = extensions.value('keyUsage', asn1js.BitString)
+
   let keyObject: KeyObject
   try {
     keyObject = createPublicKey({
@@ -73,20 +93,14 @@ export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
     )
   }
   const publicKey = describePublicKey(keyObject)
-  const extension = (oid: string) => cert.extensions?.find((e) => e.extnID === oid)
-
-  const ski = extension(OID.subjectKeyIdentifier)?.parsedValue
-  const ku = extension(OID.keyUsage)?.parsedValue
-  const issuerRaw = Buffer.from(cert.issuer.valueBeforeDecode)
-  const serialRaw = Buffer.from(cert.serialNumber.toBER())
 
   return {
     der,
-    subject: x509.subject.split('\n').join(', '),
-    issuer: x509.issuer.split('\n').join(', '),
-    serialNumber: x509.serialNumber.toLowerCase(),
-    notBefore: cert.notBefore.value,
-    notAfter: cert.notAfter.value,
+    subject,
+    issuer,
+    serialNumber,
+    notBefore,
+    notAfter,
     sha256Fingerprint: createHash('sha256').update(der).digest('hex'),
     publicKey,
     keyObject,
@@ -94,9 +108,63 @@ export function parseReceiverCertificate(der: Buffer): ReceiverCertificate {
       publicKey.algorithm === 'EC'
         ? Buffer.from(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView)
         : undefined,
-    subjectKeyIdentifier: ski instanceof asn1js.OctetString ? Buffer.from(ski.valueBlock.valueHexView) : undefined,
-    keyUsage: ku instanceof asn1js.BitString ? keyUsageNames(ku) : undefined,
-    issuerAndSerialNumber: tlv(Tag.SEQUENCE, issuerRaw, serialRaw),
+    subjectKeyIdentifier: ski && Buffer.from(ski.valueBlock.valueHexView),
+    keyUsage: ku && keyUsageNames(ku),
+    issuerAndSerialNumber,
+  }
+}
+
+/** A field read on first access, outside the parse: its failure is the certificate's, a 400. */
+function readField<T>(field: string, read: () => T): T {
+  try {
+    return read()
+  } catch {
+    throw new Errors.CERTIFICATE_MALFORMED(`the ${field} cannot be read`)
+  }
+}
+
+/** The extensions we read, with the one type RFC 5280 gives each (4.2.1.2, 4.2.1.3). */
+const READ_EXTENSIONS = {
+  subjectKeyIdentifier: { oid: OID.subjectKeyIdentifier, tag: Tag.OCTET_STRING, typeName: 'OCTET STRING' },
+  keyUsage: { oid: OID.keyUsage, tag: Tag.BIT_STRING, typeName: 'BIT STRING' },
+} as const
+
+/**
+ * The certificate's extensions, for reading the values of those we use. PKI.js parses an extension's
+ * value only when asked (`parsedValue`), and then reports garbage as null, as a value of another type,
+ * or by throwing: a garbled keyUsage must neither pass as "no keyUsage" (that would skip the policy
+ * check) nor be a 500. RFC 5280 4.2 allows one instance of each extension; with two, which one counts
+ * would depend on the library that reads it, so they are refused.
+ */
+function readExtensions(cert: Certificate) {
+  const list = cert.extensions ?? []
+  const seen = new Set<string>()
+  for (const e of list) {
+    if (seen.has(e.extnID)) throw new Errors.CERTIFICATE_MALFORMED(`the extension ${e.extnID} appears twice`)
+    seen.add(e.extnID)
+  }
+  return {
+    /** The extension's value if present: exactly one DER value of its type, primitive, with nothing after it. */
+    value<T extends asn1js.BaseBlock>(
+      name: keyof typeof READ_EXTENSIONS,
+      type: abstract new (...args: never[]) => T,
+    ): T | undefined {
+      const { oid, tag, typeName } = READ_EXTENSIONS[name]
+      const extension = list.find((e) => e.extnID === oid)
+      if (!extension) return undefined
+      const bytes = extension.extnValue.valueBlock.valueHexView
+      let parsed: ReturnType<typeof asn1js.fromBER> | undefined
+      try {
+        parsed = asn1js.fromBER(bytes)
+      } catch {
+        parsed = undefined // asn1js throws on some garbage (a garbled time) instead of reporting it
+      }
+      // The first byte, not only asn1js's class: asn1js also reads a long-form or constructed tag as the type.
+      if (bytes[0] !== tag || parsed?.offset !== bytes.length || !(parsed.result instanceof type)) {
+        throw new Errors.CERTIFICATE_MALFORMED(`the ${name} extension (${oid}) is not one DER ${typeName}`)
+      }
+      return parsed.result
+    },
   }
 }
 

@@ -2,7 +2,7 @@ import { createPrivateKey } from 'node:crypto'
 import { Errors } from '../errors.js'
 import { checkReceiverPolicy, parseReceiverCertificate, type ReceiverCertificate } from './certificate.js'
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
+// Linear on any input: anchored, one character class, nothing to backtrack into.
 const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/
 
 /**
@@ -18,9 +18,9 @@ export function decodeCertificateUpload(body: Buffer): Buffer {
 }
 
 function decodePem(text: string): Buffer {
-  if (/PRIVATE KEY-----/.test(text)) throw new Errors.PRIVATE_KEY_IN_BODY()
-  const blocks = [...text.matchAll(PEM_BLOCK)]
-  const certificates = blocks.filter((b) => b[1] === 'CERTIFICATE')
+  if (text.includes('PRIVATE KEY-----')) throw new Errors.PRIVATE_KEY_IN_BODY()
+  const blocks = findPemBlocks(text)
+  const certificates = blocks.filter((b) => b.label === 'CERTIFICATE')
   if (certificates.length !== 1 || blocks.length !== 1) {
     const other = blocks.length - certificates.length
     const found =
@@ -29,11 +29,82 @@ function decodePem(text: string): Buffer {
         : `${certificates.length} certificate(s)${other ? ` and ${other} other PEM block(s)` : ''}`
     throw new Errors.CERTIFICATE_COUNT(found)
   }
-  const base64 = certificates[0]![2]!
+  const base64 = certificates[0]!.body
   if (!BASE64_BODY.test(base64)) throw new Errors.CERTIFICATE_MALFORMED('the PEM block is not valid base64')
-  const der = Buffer.from(base64.replace(/\s+/g, ''), 'base64')
+  // Node's decoder skips whitespace: the bytes of the text stripped of it first, without a copy of up to 1 MiB.
+  const der = Buffer.from(base64, 'base64')
   if (der.length === 0) throw new Errors.CERTIFICATE_MALFORMED('the PEM block is empty')
   return der
+}
+
+/** One PEM block (RFC 7468): `-----BEGIN label-----` body `-----END label-----`. */
+export interface PemBlock {
+  label: string
+  body: string
+}
+
+const BEGIN = '-----BEGIN '
+const END = '-----END '
+const DASHES = '-----'
+
+/**
+ * The PEM blocks of `text`, exactly those `/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g`
+ * matches, found in linear time. That expression searches from every BEGIN to the end of the text for
+ * its END: quadratic, so 1 MiB (the default body limit) of `-----BEGIN A-----` lines held the event
+ * loop for 16 s (over a minute on a busy machine). Capping the number of markers before it would bound
+ * the cost but tie it to the cap and the body limit, and change the counts the error names; here every
+ * END marker is indexed once by label, and each BEGIN takes the first END of its label after it, from
+ * a cursor that only moves forward. Plain loops, no generator or object per marker: this runs on the
+ * event loop, on up to 1 MiB.
+ */
+export function findPemBlocks(text: string): PemBlock[] {
+  const endsByLabel = new Map<string, number[]>()
+  for (let at = text.indexOf(END); at !== -1; at = text.indexOf(END, at + 1)) {
+    const labelEnd = labelEndAt(text, at + END.length)
+    if (labelEnd === -1) continue
+    const label = text.slice(at + END.length, labelEnd)
+    const ends = endsByLabel.get(label)
+    if (ends) ends.push(at)
+    else endsByLabel.set(label, [at])
+  }
+  const blocks: PemBlock[] = []
+  if (endsByLabel.size === 0) return blocks
+  const cursors = new Map<string, number>()
+  let searchFrom = 0
+  for (let at = text.indexOf(BEGIN); at !== -1; at = text.indexOf(BEGIN, at + 1)) {
+    if (at < searchFrom) continue // inside the block found last
+    const labelEnd = labelEndAt(text, at + BEGIN.length)
+    if (labelEnd === -1) continue
+    const label = text.slice(at + BEGIN.length, labelEnd)
+    const ends = endsByLabel.get(label)
+    if (!ends) continue
+    const bodyStart = labelEnd + DASHES.length
+    // BEGINs come in order, so an END before this body is before every later body too: skip it for good.
+    let next = cursors.get(label) ?? 0
+    while (next < ends.length && ends[next]! < bodyStart) next++
+    cursors.set(label, next)
+    const endAt = ends[next]
+    if (endAt === undefined) continue
+    blocks.push({ label, body: text.slice(bodyStart, endAt) })
+    searchFrom = endAt + END.length + label.length + DASHES.length
+  }
+  return blocks
+}
+
+/**
+ * Where the label that starts at `from` ends, if it is one or more of [A-Z0-9 ] followed by `-----`;
+ * else -1. Linear over all markers: a label stops at the first "-", and every marker starts with one,
+ * so no two labels overlap.
+ */
+function labelEndAt(text: string, from: number): number {
+  let i = from
+  while (i < text.length && isLabelChar(text.charCodeAt(i))) i++
+  return i > from && text.startsWith(DASHES, i) ? i : -1
+}
+
+/** [A-Z0-9 ] */
+function isLabelChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x20
 }
 
 function looksLikePrivateKey(der: Buffer): boolean {

@@ -5,8 +5,10 @@ import { CONTENT_ENCRYPTIONS, KEY_TRANSPORTS, RECIPIENT_IDENTIFIERS } from '../.
 import { OUTPUT_ENCODINGS } from '../../src/cms/output-encoding.js'
 import {} from './app.js'
 import { asRoleOn } from './as-role.js'
+import { garbledExtensionCertificates } from './garbled-extensions.js'
 import { opensslDecrypt } from './openssl.js'
-import type { TestCertificate } from './pki.js'
+import { pemPieces } from './pem-cases.js'
+import { issueCertificate, type TestCertificate } from './pki.js'
 import { encrypt } from './requests.js'
 
 /** Bytes that look like a certificate gone wrong: random, or a valid DER with edits. */
@@ -25,10 +27,39 @@ export function certificateUploads(valid: Buffer) {
       for (const f of flips) bytes[f.at] = f.value
       return Buffer.concat([cut === undefined ? bytes : bytes.subarray(0, cut), extra])
     })
+  const pemAround = fc
+    .tuple(pemPieces(40), fc.boolean(), pemPieces(40))
+    .map(([before, withValid, after]) => Buffer.from(before + (withValid ? toPemText(valid) : '') + after, 'latin1'))
   return fc.oneof(
     fc.uint8Array({ minLength: 1, maxLength: 4096 }).map((a) => Buffer.from(a)),
     mutated,
+    pemAround,
   )
+}
+
+function toPemText(der: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`
+}
+
+/**
+ * Signs one certificate per case and PUTs it: every garbled extension is a 400 CMS_CERTIFICATE_MALFORMED
+ * (before, asn1js threw on some, a 500, and PKI.js let others pass as an absent keyUsage). Returns failures.
+ */
+export async function garbledExtensionProperty(app: FastifyInstance, runs: number, seed: number): Promise<string[]> {
+  const failures: string[] = []
+  await fc.assert(
+    fc.asyncProperty(garbledExtensionCertificates(), async ({ what, options }) => {
+      const cert = await issueCertificate('garbled', options)
+      const res = await asRoleOn(app)('tenant-admin').put('/keystore/entries/garbled', cert.pem, {
+        'content-type': 'application/x-pem-file',
+      })
+      const ok = res.statusCode === 400 && res.json().code === 'CMS_CERTIFICATE_MALFORMED'
+      if (!ok) failures.push(`${what}: ${res.statusCode} ${res.body.slice(0, 200)}`)
+      return ok
+    }),
+    { numRuns: runs, seed, endOnFailure: true },
+  )
+  return failures
 }
 
 /** PUTs each upload; the answer must be a success or a catalogue 4xx, never a 5xx. Returns failures. */

@@ -42,6 +42,17 @@ export interface CertificateOptions {
   subjectKeyIdentifier?: boolean
   notBefore?: Date
   notAfter?: Date
+  /**
+   * Extensions added as given, after those the options above make: the value is the extnValue's
+   * content, any bytes, so a test can sign a certificate whose extension holds garbage.
+   */
+  rawExtensions?: RawExtension[]
+}
+
+export interface RawExtension {
+  extnID: string
+  critical?: boolean
+  value: Uint8Array
 }
 
 const keyCache = new Map<KeySpec, { publicKey: KeyObject; privateKey: KeyObject }>()
@@ -145,6 +156,15 @@ export async function issueCertificate(name: string, options: CertificateOptions
   const usage =
     options.keyUsage === undefined ? (spec.startsWith('ec') ? ['keyAgreement'] : ['keyEncipherment']) : options.keyUsage
   if (usage) extensions.push(keyUsageExtension(usage))
+  for (const raw of options.rawExtensions ?? []) {
+    extensions.push(
+      new pkijs.Extension({
+        extnID: raw.extnID,
+        critical: raw.critical ?? false,
+        extnValue: Uint8Array.from(raw.value).buffer,
+      }),
+    )
+  }
   if (extensions.length) cert.extensions = extensions
   await cert.sign(authority.key, 'SHA-256', engine)
 

@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
 import { auth, buildTestApp } from '../helpers/app.js'
 import { asRoleOn } from '../helpers/as-role.js'
+import { garbledExtensionExamples } from '../helpers/garbled-extensions.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { assertProblem, putCertificate, putEncryptor, snapshot } from '../helpers/requests.js'
 
@@ -138,6 +139,12 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
     signOnly: await issueCertificate('sign-only', { keyUsage: ['digitalSignature'] }),
     ecNoAgreement: await issueCertificate('ec-no-agreement', { key: 'ec-p256', keyUsage: ['keyEncipherment'] }),
   }
+  const garbled = await Promise.all(
+    garbledExtensionExamples().map(async ({ name, options }) => ({
+      name,
+      cert: await issueCertificate('garbled', options),
+    })),
+  )
   const pem = (type: string, payload: string | Buffer) => ({ 'content-type': type, payload })
   const cases: Array<{
     name: string
@@ -173,6 +180,13 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
       status: 400,
       code: 'CMS_CERTIFICATE_MALFORMED',
     },
+    // Signed certificates whose keyUsage or subjectKeyIdentifier holds garbage: a 500 or let through before.
+    ...garbled.map(({ name, cert }) => ({
+      name,
+      body: pem('application/x-pem-file', cert.pem),
+      status: 400,
+      code: 'CMS_CERTIFICATE_MALFORMED',
+    })),
     {
       name: 'PEM with bad base64',
       body: pem('application/x-pem-file', '-----BEGIN CERTIFICATE-----\n!!!notbase64***\n-----END CERTIFICATE-----\n'),

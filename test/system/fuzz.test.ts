@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
-import { encryptProperty, uploadProperty } from '../helpers/fuzz.js'
+import { encryptProperty, garbledExtensionProperty, uploadProperty } from '../helpers/fuzz.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { putCertificate } from '../helpers/requests.js'
 
@@ -12,6 +12,14 @@ t.test('fuzzed certificate uploads: never a 5xx, always a catalogue code', async
   const valid = await issueCertificate('fuzz-valid')
   t.same(await uploadProperty(app, valid.der, 400, SEED), [])
 })
+
+t.test(
+  'signed certificates with a garbled keyUsage or subjectKeyIdentifier: always 400 CMS_CERTIFICATE_MALFORMED',
+  async (t) => {
+    const app = await buildTestApp(t)
+    t.same(await garbledExtensionProperty(app, 100, SEED), [])
+  },
+)
 
 t.test('fuzzed encrypt options and payloads: every message decrypts in OpenSSL', async (t) => {
   const app = await buildTestApp(t)
