@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely'
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createSecretFile, ensureDataDir } from '../store/data-dir.js'
 import type { Database } from '../store/schema.js'
 import { writeTransaction } from '../store/transact.js'
 
@@ -87,8 +88,12 @@ export const BOOTSTRAP_FILE = 'bootstrap-tokens.json'
 
 /**
  * The tokens in force: from AUTH_TOKENS_FILE when set; else those in the store; else, for a new
- * store, one fresh token per role, written once (mode 0600) to DATA_DIR/bootstrap-tokens.json and
- * kept in the store only as hashes. Returns the bootstrap file path when one was written.
+ * store, one fresh token per role, written once to DATA_DIR/bootstrap-tokens.json and kept in the
+ * store only as hashes. Returns the bootstrap file path when one was written.
+ *
+ * The file is created with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600 in a DATA_DIR only this user can
+ * write (store/data-dir.ts): a file or symlink already at its name is refused, never overwritten or
+ * followed, so nobody can have the tokens written where they can read them.
  */
 export async function loadTokens(options: {
   tokensFile: string
@@ -106,54 +111,63 @@ export async function loadTokens(options: {
     }
     return { registry: new TokenRegistry(parseTokensFile(text, 'AUTH_TOKENS_FILE')) }
   }
-  // Under the write lock: replicas starting together on a new store bootstrap one set of tokens.
-  return writeTransaction(options.db, async (tx) => {
-    const rows = await tx.selectFrom('auth_tokens').selectAll().execute()
-    if (rows.length > 0) {
-      return {
-        registry: new TokenRegistry(
-          rows.map((r) => ({ name: r.name, roles: JSON.parse(r.roles) as Role[], tokenSha256: r.token_sha256 })),
-        ),
+  let written: string | undefined
+  try {
+    // Under the write lock: replicas starting together on a new store bootstrap one set of tokens.
+    return await writeTransaction(options.db, async (tx) => {
+      const rows = await tx.selectFrom('auth_tokens').selectAll().execute()
+      if (rows.length > 0) {
+        return {
+          registry: new TokenRegistry(
+            rows.map((r) => ({ name: r.name, roles: JSON.parse(r.roles) as Role[], tokenSha256: r.token_sha256 })),
+          ),
+        }
       }
-    }
-    const [entries, encryptors] = await Promise.all([
-      tx.selectFrom('keystore_entries').select('alias').limit(1).execute(),
-      tx.selectFrom('encryptors').select('id').limit(1).execute(),
-    ])
-    if (entries.length || encryptors.length) {
-      throw new TokenConfigError(
-        'No tokens are configured and the store already holds data, so no bootstrap tokens are created. ' +
-          'Set AUTH_TOKENS_FILE.',
-      )
-    }
-    if (options.dataDir === ':memory:')
-      throw new TokenConfigError('An in-memory store needs AUTH_TOKENS_FILE or explicit tokens.')
+      const [entries, encryptors] = await Promise.all([
+        tx.selectFrom('keystore_entries').select('alias').limit(1).execute(),
+        tx.selectFrom('encryptors').select('id').limit(1).execute(),
+      ])
+      if (entries.length || encryptors.length) {
+        throw new TokenConfigError(
+          'No tokens are configured and the store already holds data, so no bootstrap tokens are created. ' +
+            'Set AUTH_TOKENS_FILE.',
+        )
+      }
+      if (options.dataDir === ':memory:')
+        throw new TokenConfigError('An in-memory store needs AUTH_TOKENS_FILE or explicit tokens.')
 
-    const tokens = Object.fromEntries(ROLES.map((role) => [role, randomBytes(32).toString('base64url')])) as Record<
-      Role,
-      string
-    >
-    const at = new Date().toISOString()
-    const records = ROLES.map((role) => ({
-      name: `bootstrap-${role}`,
-      roles: [role],
-      tokenSha256: hashToken(tokens[role]).toString('hex'),
-    }))
-    await tx
-      .insertInto('auth_tokens')
-      .values(
-        records.map((r) => ({
-          name: r.name,
-          roles: JSON.stringify(r.roles),
-          token_sha256: r.tokenSha256,
-          created_at: at,
-        })),
-      )
-      .execute()
-    // Written before the commit: if the file cannot be written, no token exists that nobody knows.
-    await mkdir(options.dataDir, { recursive: true, mode: 0o700 })
-    const file = join(options.dataDir, BOOTSTRAP_FILE)
-    await writeFile(file, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 })
-    return { registry: new TokenRegistry(records), bootstrapFile: file }
-  })
+      const tokens = Object.fromEntries(ROLES.map((role) => [role, randomBytes(32).toString('base64url')])) as Record<
+        Role,
+        string
+      >
+      const at = new Date().toISOString()
+      const records = ROLES.map((role) => ({
+        name: `bootstrap-${role}`,
+        roles: [role],
+        tokenSha256: hashToken(tokens[role]).toString('hex'),
+      }))
+      await tx
+        .insertInto('auth_tokens')
+        .values(
+          records.map((r) => ({
+            name: r.name,
+            roles: JSON.stringify(r.roles),
+            token_sha256: r.tokenSha256,
+            created_at: at,
+          })),
+        )
+        .execute()
+      // Written before the commit: if the file cannot be written, no token exists that nobody knows.
+      await ensureDataDir(options.dataDir)
+      const file = join(options.dataDir, BOOTSTRAP_FILE)
+      await createSecretFile(file, JSON.stringify(tokens, null, 2) + '\n')
+      written = file
+      return { registry: new TokenRegistry(records), bootstrapFile: file }
+    })
+  } catch (err) {
+    // The commit failed after the file was written: its tokens were never stored, and a file left
+    // behind would stop the next start.
+    if (written) await unlink(written).catch(() => {})
+    throw err
+  }
 }

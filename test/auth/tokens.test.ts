@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { createApp } from '../../src/app.js'
@@ -157,4 +157,54 @@ t.test('health needs no token', async (t) => {
   t.teardown(() => app.close())
   t.same((await app.inject({ method: 'GET', url: '/health/live' })).json(), { status: 'ok' })
   t.same((await app.inject({ method: 'GET', url: '/health/ready' })).json(), { status: 'ready' })
+})
+
+t.test('the bootstrap file is never written over a file or through a symlink left at its name', async (t) => {
+  const dir = storeDir(t, 'cms-auth-')
+  const config = testConfig({ DATA_DIR: dir })
+  const file = join(dir, 'bootstrap-tokens.json')
+  writeFileSync(file, 'left here by someone\n', { mode: 0o644 })
+  await t.rejects(createApp(config, { logger: false }), { name: 'DataDirError', message: /already exists/ })
+  t.equal(readFileSync(file, 'utf8'), 'left here by someone\n', 'the file is left untouched')
+  t.equal(statSync(file).mode & 0o777, 0o644)
+
+  const target = join(storeDir(t, 'cms-elsewhere-'), 'where-they-read.json')
+  rmSync(file)
+  symlinkSync(target, file)
+  await t.rejects(createApp(config, { logger: false }), { name: 'DataDirError', message: /already exists/ })
+  t.notOk(existsSync(target), 'nothing written where the symlink points')
+  writeFileSync(target, 'theirs\n')
+  await t.rejects(createApp(config, { logger: false }), { name: 'DataDirError' })
+  t.equal(readFileSync(target, 'utf8'), 'theirs\n', 'nor over the file it points at')
+
+  rmSync(file)
+  const app = await createApp(config, { logger: false })
+  t.teardown(() => app.close())
+  t.equal(statSync(file).mode & 0o777, 0o600, 'refused starts stored no tokens: the next one bootstraps')
+})
+
+t.test('a DATA_DIR others could write to, or owned by another user, is refused at start', async (t) => {
+  for (const mode of [0o777, 0o770, 0o722]) {
+    const dir = storeDir(t, 'cms-auth-')
+    chmodSync(dir, mode)
+    await t.rejects(
+      createApp(testConfig({ DATA_DIR: dir }), { logger: false }),
+      { name: 'DataDirError', message: /DATA_DIR .* is writable by (its group|other users).*chmod 700/ },
+      `mode ${mode.toString(8)}`,
+    )
+    t.notOk(existsSync(join(dir, 'bootstrap-tokens.json')), 'no token file written')
+  }
+  const image = storeDir(t, 'cms-auth-')
+  chmodSync(image, 0o755)
+  const app = await createApp(testConfig({ DATA_DIR: image }), { logger: false })
+  await app.close()
+  t.pass('mode 0755 (the image’s /data) is accepted')
+
+  if (process.getuid?.() !== 0) return
+  const theirs = storeDir(t, 'cms-auth-')
+  chownSync(theirs, 1, 1)
+  await t.rejects(createApp(testConfig({ DATA_DIR: theirs }), { logger: false }), {
+    name: 'DataDirError',
+    message: /owned by uid 1, but the service runs as uid 0/,
+  })
 })
