@@ -24,11 +24,15 @@ import { startTestPostgres } from './lib/postgres.js'
  * set runs in seconds. Folders include every test file below them.
  */
 const UNIT = [
+  'test/audit/key.test.ts',
+  'test/cms/certificate.test.ts',
+  'test/cms/pem.test.ts',
   'test/cms/random-pool.test.ts',
   'test/cms/validity.test.ts',
   'test/config.test.ts',
   'test/docs',
   'test/renewals/procedures.test.ts',
+  'test/store/data-dir.test.ts',
 ]
 
 /**
@@ -36,12 +40,16 @@ const UNIT = [
  * process, no listening socket), a couple of minutes on SQLite: the loop for route and contract work.
  */
 const APP = [
+  'test/audit/anchor.test.ts',
   'test/auth/tokens.test.ts',
   'test/encryptors/resolver.test.ts',
   'test/openapi',
   'test/plugins',
   'test/routes/audit.test.ts',
   'test/routes/keystore.test.ts',
+  'test/renewals/bad-certificates.test.ts',
+  'test/renewals/step-roles.test.ts',
+  'test/routes/event-loop-stall.test.ts',
   'test/store',
 ]
 

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { loadAuditKey, openAuditAnchor, type AuditHead, type AuditProblem } from './audit/anchor.js'
 import { loadTokens, type TokenRegistry } from './auth/tokens.js'
 import { trustProxy, type Config } from './config.js'
 import authPlugin from './plugins/auth.js'
@@ -165,10 +166,15 @@ export async function createApp(
 ): Promise<FastifyInstance> {
   const db = await openDatabase({ dataDir: config.DATA_DIR, databaseUrl: config.DATABASE_URL })
   let tokens: { registry: TokenRegistry; bootstrapFile?: string }
+  let audit: { head: AuditHead | null; anchored: boolean; problem: AuditProblem | null }
   try {
     tokens = overrides.tokens
       ? { registry: overrides.tokens }
       : await loadTokens({ tokensFile: config.AUTH_TOKENS_FILE, dataDir: config.DATA_DIR, db })
+    // Before any write: every audit record moves the signed head from now on. A head signed with
+    // another key stops the start (AuditKeyError): replicas must share AUDIT_KEY_FILE.
+    const auditKey = await loadAuditKey({ file: config.AUDIT_KEY_FILE, dataDir: config.DATA_DIR })
+    audit = await openAuditAnchor(db, auditKey)
   } catch (err) {
     await db.destroy()
     throw err
@@ -181,6 +187,18 @@ export async function createApp(
       { path: tokens.bootstrapFile },
       'new store: one token per role written to this file (mode 0600); ' +
         'read it once, store the tokens safely, then delete the file',
+    )
+  }
+  if (audit.anchored) {
+    fastify.log.warn(
+      { lastId: audit.head?.lastId },
+      'the audit log had no signed head: signed as it stands from here on (an audit.anchor record says so)',
+    )
+  }
+  if (audit.problem) {
+    fastify.log.error(
+      { problem: audit.problem },
+      'the audit log does not match its signed head: changes are refused until it is dealt with (GET /audit/verify)',
     )
   }
   return fastify

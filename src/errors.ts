@@ -101,6 +101,7 @@ export const Errors = {
   ),
 
   NOT_READY: problem('CMS_NOT_READY', 503, '%s'),
+  AUDIT_ANCHOR_BROKEN: problem('CMS_AUDIT_ANCHOR_BROKEN', 503, '%s'),
   OVERLOADED: problem('CMS_OVERLOADED', 503, 'The service is overloaded; retry later.'),
   RATE_LIMITED: problem('CMS_RATE_LIMITED', 429, 'Too many requests from this token or address; retry in %s.'),
   INTERNAL: problem('CMS_INTERNAL', 500, 'Internal error.'),

@@ -2,7 +2,9 @@ import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { createApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { AuditKeyError } from './audit/anchor.js'
 import { TokenConfigError } from './auth/tokens.js'
+import { DataDirError } from './store/data-dir.js'
 
 /** Starts the service: configuration, store, listen; closes cleanly on SIGTERM/SIGINT. */
 async function main() {
@@ -20,7 +22,8 @@ async function main() {
   try {
     app = await createApp(config)
   } catch (err) {
-    if (err instanceof TokenConfigError) {
+    // A refusal to start for a reason the operator must fix (tokens, DATA_DIR, the audit key).
+    if (err instanceof TokenConfigError || err instanceof DataDirError || err instanceof AuditKeyError) {
       pino().fatal(err.message)
       process.exit(78)
     }

@@ -1,10 +1,15 @@
 import type { Selectable } from 'kysely'
-import { createHash } from 'node:crypto'
 import type { Role } from '../auth/tokens.js'
 import type { Database, Executor } from '../store/schema.js'
 import type { WriteContext } from '../store/transact.js'
+import { anchorOf, auditAnchorBroken, readHead, writeHead } from './anchor.js'
+import { appendRecord, lastRecord, type AuditContent } from './chain.js'
+import { auditInstant } from './instant.js'
 
-/** Who made a change: the token's name and the role that allowed it. */
+/**
+ * Who made a change: the token's name and the role that allowed it (for a renewal step, the role the
+ * step requires, whatever other roles the token holds).
+ */
 export interface Actor {
   name: string
   role: Role
@@ -29,22 +34,15 @@ export interface AuditEntry {
   comment?: string
 }
 
-type AuditContent = Omit<Selectable<Database['audit_log']>, 'id' | 'hash'>
-
-/** The chain link: SHA-256 over the previous hash and this record's fields, in a fixed order. */
-function chainHash(previous: string, r: AuditContent): string {
-  const fields = [r.at, r.actor, r.role, r.action, r.target, r.before, r.after, r.renewal_id, r.comment]
-  return createHash('sha256').update(previous).update(JSON.stringify(fields)).digest('hex')
-}
-
-const GENESIS = ''
-
 /**
  * Writes one audit record in the caller's transaction: it commits with the change, or not at all.
  * Writes are serialised (one transaction at a time on SQLite, the write lock on PostgreSQL), so the
- * hash chain is a line.
+ * hash chain is a line. With the store's audit anchor open (anchor.ts), the signed head moves in
+ * the same transaction; a log that no longer matches its head is not extended (the write fails),
+ * since signing a new head over it would hide what was done to it.
  */
-export async function recordAudit(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
+export async function recordAudit(ctx: WriteContext, actor: Actor, entry: AuditEntry): Promise<void> {
+  const { tx } = ctx
   const content: AuditContent = {
     at: new Date().toISOString(),
     actor: actor.name,
@@ -56,42 +54,23 @@ export async function recordAudit(tx: Executor, actor: Actor, entry: AuditEntry)
     renewal_id: entry.renewalId ?? null,
     comment: entry.comment ?? null,
   }
-  const last = await tx.selectFrom('audit_log').select('hash').orderBy('id', 'desc').limit(1).executeTakeFirst()
-  await tx
-    .insertInto('audit_log')
-    .values({ ...content, hash: chainHash(last?.hash ?? GENESIS, content) })
-    .execute()
+  const anchor = anchorOf(ctx.store)
+  const [last, head] = await Promise.all([lastRecord(tx), anchor ? readHead(tx) : undefined])
+  if (anchor) {
+    const problem = anchor.problemWith(head, last)
+    if (problem) throw auditAnchorBroken(problem)
+  }
+  const end = await appendRecord(tx, last, content)
+  if (anchor) {
+    const signed = anchor.key.sign({ ...end, at: content.at })
+    await writeHead(tx, signed)
+    ctx.onCommit(() => anchor.saw(signed))
+  }
 }
 
 /** The audit record of a keystore or encryptor write, attributed as its context says (actor, renewal, comment). */
 export function recordMutation(ctx: MutationContext, entry: Omit<AuditEntry, 'renewalId' | 'comment'>): Promise<void> {
-  return recordAudit(ctx.tx, ctx.actor, { ...entry, renewalId: ctx.renewalId, comment: ctx.comment })
-}
-
-/** Recomputes the hash chain; the first record whose hash does not follow shows where tampering began. */
-export async function verifyAudit(
-  db: Executor,
-): Promise<{ valid: boolean; records: number; firstInvalidId: number | null }> {
-  let previous = GENESIS
-  let records = 0
-  let lastId = 0
-  for (;;) {
-    const page = await db
-      .selectFrom('audit_log')
-      .selectAll()
-      .where('id', '>', lastId)
-      .orderBy('id')
-      .limit(1000)
-      .execute()
-    if (page.length === 0) return { valid: true, records, firstInvalidId: null }
-    for (const row of page) {
-      const { id, hash, ...content } = row
-      if (hash !== chainHash(previous, content)) return { valid: false, records, firstInvalidId: Number(id) }
-      previous = hash
-      records++
-      lastId = Number(id)
-    }
-  }
+  return recordAudit(ctx, ctx.actor, { ...entry, renewalId: ctx.renewalId, comment: ctx.comment })
 }
 
 export interface AuditFilter {
@@ -99,7 +78,9 @@ export interface AuditFilter {
   target?: string
   actor?: string
   renewalId?: string
+  /** From this instant (inclusive): RFC 3339, any offset, any precision. */
   since?: string
+  /** Before this instant. */
   until?: string
   /** Return records with an id below this (pages go from newest to oldest). */
   before?: number
@@ -139,8 +120,10 @@ export async function listAudit(
   if (f.target) q = q.where('target', '=', f.target)
   if (f.actor) q = q.where('actor', '=', f.actor)
   if (f.renewalId) q = q.where('renewal_id', '=', f.renewalId)
-  if (f.since) q = q.where('at', '>=', f.since)
-  if (f.until) q = q.where('at', '<', f.until)
+  // Compared as instants: `at` is always toISOString() (UTC, milliseconds), so a filter written
+  // the same way compares as text in time order, whatever offset or precision the caller used.
+  if (f.since) q = q.where('at', '>=', auditInstant(f.since, 'since'))
+  if (f.until) q = q.where('at', '<', auditInstant(f.until, 'until'))
   if (f.before !== undefined) q = q.where('id', '<', f.before)
   const rows = await q.execute()
   const page = rows.slice(0, f.limit)

@@ -71,7 +71,7 @@ export class RenewalService {
         updatedAt: at,
       }
       await renewalRepository.insert(tx, renewal)
-      await recordAudit(tx, actor, {
+      await recordAudit(ctx, actor, {
         action: 'renewal.start',
         target: `renewals/${renewal.id}`,
         renewalId: renewal.id,
@@ -91,6 +91,7 @@ export class RenewalService {
   /**
    * Takes one step: applies its effect, records the progress (compare-and-set on the steps done) and
    * the audit record together. Repeating the last completed step answers the same state, changing nothing.
+   * `roles` are all the token's roles; the step is recorded (audit, step log) under the one it requires.
    */
   async step(
     id: string,
@@ -107,7 +108,10 @@ export class RenewalService {
         roles,
       )
       if (transition.kind === 'repeat') return true
-      const mutation: MutationContext = { ...ctx, actor, renewalId: id, comment }
+      // The step's role, not whichever of the token's roles the route matched first: a token with
+      // both tenant-admin and integration-developer takes add-alias as the developer.
+      const stepActor: Actor = { name: actor.name, role: transition.step.role }
+      const mutation: MutationContext = { ...ctx, actor: stepActor, renewalId: id, comment }
       await this.apply(mutation, renewal, transition.step.effect)
       const advanced: Renewal = {
         ...renewal,
@@ -119,8 +123,8 @@ export class RenewalService {
           {
             name: transition.step.name,
             at: new Date().toISOString(),
-            by: actor.name,
-            role: actor.role,
+            by: stepActor.name,
+            role: stepActor.role,
             ...(comment ? { comment } : {}),
           },
         ],

@@ -118,6 +118,22 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`insert into write_lock (id, writes) values (1, 0)`.execute(db)
       },
     },
+    '0004_audit_head': {
+      async up(db: Kysely<unknown>) {
+        // The signed head of the audit chain: whoever can write the database can recompute the
+        // chain, but not sign its new end. No row is inserted here: the first start with the key
+        // signs the chain as it stands (audit/anchor.ts).
+        await db.schema
+          .createTable('audit_head')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('last_id', 'integer', (c) => c.notNull())
+          .addColumn('hash', 'varchar(64)', (c) => c.notNull())
+          .addColumn('at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('mac', 'varchar(64)', (c) => c.notNull())
+          .addCheckConstraint('audit_head_one_row', sql`id = 1`)
+          .execute()
+      },
+    },
   }
 }
 

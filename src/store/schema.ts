@@ -78,6 +78,19 @@ export interface Database {
     /** SHA-256 (hex) of the previous record's hash and this record's content: the audit hash chain. */
     hash: string | null
   }
+  /**
+   * One row (id 1): the newest audit record's id and hash, signed with the audit key (HMAC-SHA256),
+   * which the database does not hold. Written in the transaction of every audit record.
+   */
+  audit_head: {
+    id: number
+    last_id: number
+    hash: string
+    /** When that record was written. */
+    at: string
+    /** HMAC-SHA256 (hex) of id, hash and time under the audit key (audit/anchor.ts). */
+    mac: string
+  }
   write_lock: {
     id: number
     writes: number

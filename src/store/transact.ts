@@ -8,6 +8,13 @@ export interface WriteContext {
   tx: Transaction<Database>
   /** Records a change, announced only once the transaction has committed. */
   touched(change: Change): void
+  /** Runs `callback` once the transaction has committed (never after a rollback). */
+  onCommit(callback: () => void): void
+  /**
+   * The store the transaction writes to: what settings made once per store are found by (the audit
+   * anchor). Never query it inside the transaction: that would wait for the transaction itself.
+   */
+  store: Kysely<Database>
 }
 
 /** The PostgreSQL channel on which committed changes are announced to every replica. */
@@ -33,8 +40,9 @@ export async function transact<T>(
   work: (ctx: WriteContext) => Promise<T>,
 ): Promise<T> {
   const changes: Change[] = []
+  const committed: Array<() => void> = []
   const result = await writeTransaction(db, async (tx) => {
-    const value = await work({ tx, touched: (c) => changes.push(c) })
+    const value = await work({ tx, touched: (c) => changes.push(c), onCommit: (c) => committed.push(c), store: db })
     if (dialectOf(db) === 'postgres' && changes.length > 0) {
       const announced: Change[] = changes.length > MAX_ANNOUNCED_CHANGES ? [{ kind: 'all' }] : changes
       await sql`select pg_notify(${CHANGES_CHANNEL}, ${JSON.stringify(announced)})`.execute(tx)
@@ -42,6 +50,7 @@ export async function transact<T>(
     return value
   })
   for (const change of changes) feed.publish(change)
+  for (const callback of committed) callback()
   return result
 }
 

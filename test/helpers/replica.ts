@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -13,6 +14,21 @@ export interface Replica {
   url(path: string): string
   /** Everything the process wrote to stderr and stdout at warn level or above. */
   problems: string[]
+}
+
+/**
+ * Replicas of one store must share the audit key (docs/trust-model.md), and each replica here has a
+ * DATA_DIR of its own: one key file per test, for every replica it starts.
+ */
+const auditKeys = new WeakMap<Test, string>()
+function sharedAuditKey(t: Test): string {
+  let file = auditKeys.get(t)
+  if (!file) {
+    file = join(storeDir(t, 'cms-replica-key-'), 'audit-key')
+    writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
+    auditKeys.set(t, file)
+  }
+  return file
 }
 
 let nextPort = 19100 + Math.floor(Math.random() * 500)
@@ -48,6 +64,7 @@ export async function startReplica(
       DATA_DIR: dir,
       DATABASE_URL: databaseUrl,
       AUTH_TOKENS_FILE: tokensFile,
+      AUDIT_KEY_FILE: sharedAuditKey(t),
       LOG_LEVEL: 'warn',
       ...env,
     },

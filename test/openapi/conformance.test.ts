@@ -241,6 +241,10 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   op = 'GET /audit/verify'
   await check(op, 'verify', send('GET', '/audit/verify', { role: 'tenant-admin' }))
   await check(op, 'wrong role', send('GET', '/audit/verify', { role: 'integration-flow' }))
+  await check(op, 'checkpoint needs both', send('GET', '/audit/verify?lastId=1', { role: 'monitor' }))
+  op = 'GET /audit/head'
+  await check(op, 'head', send('GET', '/audit/head', { role: 'monitor' }))
+  await check(op, 'wrong role', send('GET', '/audit/head', { role: 'integration-flow' }))
   op = 'GET /metrics'
   await check(op, 'scrape', send('GET', '/metrics', { role: 'monitor' }))
   await check(op, 'no token', send('GET', '/metrics'))

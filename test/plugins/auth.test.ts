@@ -41,6 +41,7 @@ const ACCESS: Record<string, Role[] | 'public'> = {
   'POST /renewals/{id}/abort': ADMIN,
   'GET /audit': ['tenant-admin', 'monitor'],
   'GET /audit/verify': ['tenant-admin', 'monitor'],
+  'GET /audit/head': ['tenant-admin', 'monitor'],
 }
 
 t.test('every route: no token and a bad token are 401, each wrong role is 403, and nothing changes', async (t) => {

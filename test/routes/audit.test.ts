@@ -89,22 +89,71 @@ t.test('the audit log is hash-chained: editing or deleting a record in the datab
   await putEncryptor(app, 'flow', { receiverAliases: ['a'] })
   await asRole('integration-developer').post('/encryptors/flow/aliases', { alias: 'b' })
   const verify = async () => (await asRole('monitor').get('/audit/verify')).json()
-  t.same(await verify(), { valid: true, records: 4, firstInvalidId: null })
+  t.match(await verify(), { valid: true, records: 4, firstInvalidId: null, problem: null })
   assertProblem(t, await asRole('integration-flow').get('/audit/verify'), 403, 'CMS_FORBIDDEN', 'flows cannot verify')
 
   const rows = await app.db.selectFrom('audit_log').select(['id', 'actor']).orderBy('id').execute()
   await app.db.updateTable('audit_log').set({ actor: 'someone-else' }).where('id', '=', rows[1]!.id).execute()
-  t.same(
+  t.match(
     await verify(),
-    { valid: false, records: 1, firstInvalidId: Number(rows[1]!.id) },
+    { valid: false, records: 1, firstInvalidId: Number(rows[1]!.id), problem: 'chain-broken' },
     'an edited record breaks the chain',
   )
   await app.db.updateTable('audit_log').set({ actor: rows[1]!.actor }).where('id', '=', rows[1]!.id).execute()
   t.equal((await verify()).valid, true, 'restored, it verifies again')
   await app.db.deleteFrom('audit_log').where('id', '=', rows[2]!.id).execute()
-  t.same(
+  t.match(
     await verify(),
-    { valid: false, records: 2, firstInvalidId: Number(rows[3]!.id) },
+    { valid: false, records: 2, firstInvalidId: Number(rows[3]!.id), problem: 'chain-broken' },
     'a deleted record breaks the chain at the next one',
   )
+})
+
+t.test('since and until compare instants: any offset or precision selects the right records', async (t) => {
+  const app = await buildTestApp(t)
+  const asRole = asRoleOn(app)
+  const cert = await issueCertificate('a', { key: 'ec-p256' })
+  // Records at the edges of one second; `at` set directly (the chain is not what this test reads).
+  const times = [
+    '2026-11-30T09:59:59.999Z',
+    '2026-11-30T10:00:00.000Z',
+    '2026-11-30T10:00:00.500Z',
+    '2026-11-30T10:00:00.999Z',
+    '2026-11-30T10:00:01.000Z',
+  ]
+  for (const [i, at] of times.entries()) {
+    await putCertificate(app, `a${i}`, cert)
+    await app.db.updateTable('audit_log').set({ at }).where('target', '=', `keystore/a${i}`).execute()
+  }
+  const select = async (query: string) => {
+    const res = await asRole('monitor').get(`/audit?${query}`)
+    t.equal(res.statusCode, 200, query)
+    return (res.json().records as Array<{ at: string }>).map((r) => r.at.slice(17)).reverse()
+  }
+  const cases: Array<[string, string[]]> = [
+    ['since=2026-11-30T10:00:00Z', ['00.000Z', '00.500Z', '00.999Z', '01.000Z']],
+    ['since=2026-11-30T11:00:00%2B01:00', ['00.000Z', '00.500Z', '00.999Z', '01.000Z']],
+    ['since=2026-11-30T05:00:00.5-05:00', ['00.500Z', '00.999Z', '01.000Z']],
+    ['until=2026-11-30T10:00:01Z', ['59.999Z', '00.000Z', '00.500Z', '00.999Z']],
+    ['until=2026-11-30T10:00:00Z', ['59.999Z']],
+    ['since=2026-11-30T10:00:00Z&until=2026-11-30T10:00:01Z', ['00.000Z', '00.500Z', '00.999Z']],
+    ['since=2026-11-30t10:00:00.000z&until=2026-11-30%2011:00:00.501%2B01:00', ['00.000Z', '00.500Z']],
+    // Finer than the records' milliseconds: rounded up, so .999 is before .9991 and before .9999.
+    ['since=2026-11-30T10:00:00.9991Z', ['01.000Z']],
+    ['until=2026-11-30T10:00:00.9991Z', ['59.999Z', '00.000Z', '00.500Z', '00.999Z']],
+    ['until=2026-11-30T10:00:00.999000Z', ['59.999Z', '00.000Z', '00.500Z']],
+    ['since=0000-01-01T00:30:00%2B01:00', ['59.999Z', '00.000Z', '00.500Z', '00.999Z', '01.000Z']],
+    ['until=9999-12-31T23:00:00-05:00', ['59.999Z', '00.000Z', '00.500Z', '00.999Z', '01.000Z']],
+  ]
+  for (const [query, expected] of cases) t.same(await select(query), expected, query)
+
+  for (const query of [
+    'since=2026-11-30T23:59:60Z',
+    'since=2026-02-30T10:00:00Z',
+    'until=2026-11-30T10:00:00',
+    'until=2026-11-30T10:00:00%2B24:00',
+    'since=yesterday',
+  ]) {
+    assertProblem(t, await asRole('monitor').get(`/audit?${query}`), 400, 'CMS_VALIDATION_FAILED', query)
+  }
 })

@@ -10,7 +10,12 @@ import { AliasBody, EncryptorBody, EncryptorSchema } from './schemas.js'
 
 const Encryptor = ref(EncryptorSchema)
 /** Every write proves the encryptor can still encrypt, and leaves a renewal's aliases alone. */
-const WRITE_ERRORS = [Errors.PRECONDITION_FAILED, Errors.RENEWAL_IN_PROGRESS, ...RECIPIENT_ERRORS]
+const WRITE_ERRORS = [
+  Errors.AUDIT_ANCHOR_BROKEN,
+  Errors.PRECONDITION_FAILED,
+  Errors.RENEWAL_IN_PROGRESS,
+  ...RECIPIENT_ERRORS,
+]
 
 /** Encryptor configurations. Writes are the integration developer's; any role may read. */
 const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {

@@ -95,6 +95,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
       config: {
         roles: ['tenant-admin'],
         errors: [
+          Errors.AUDIT_ANCHOR_BROKEN,
           ...CERTIFICATE_ERRORS,
           Errors.PRECONDITION_FAILED,
           Errors.RENEWAL_IN_PROGRESS,
@@ -150,7 +151,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
     summary: 'Delete a keystore entry (kept in its history)',
     param: { name: 'alias', schema: Alias, logAs: 'alias' },
     roles: ['tenant-admin'],
-    errors: [Errors.ALIAS_NOT_FOUND, Errors.RENEWAL_IN_PROGRESS, Errors.ALIAS_IN_USE],
+    errors: [Errors.AUDIT_ANCHOR_BROKEN, Errors.ALIAS_NOT_FOUND, Errors.RENEWAL_IN_PROGRESS, Errors.ALIAS_IN_USE],
     remove: (alias, actor, conditions) => fastify.keystore.delete(alias, actor, conditions),
     logMessage: 'certificate deleted',
   })

@@ -12,6 +12,7 @@ const IdParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'R
 const Renewal = ref(RenewalSchema)
 /** A step or an abort changes the keystore and the encryptor with the same checks as their endpoints. */
 const CHANGE_ERRORS = [
+  Errors.AUDIT_ANCHOR_BROKEN,
   Errors.RENEWAL_NOT_FOUND,
   Errors.RENEWAL_NOT_ACTIVE,
   Errors.STEP_OUT_OF_ORDER,
@@ -29,6 +30,7 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: {
         roles: ['tenant-admin'],
         errors: [
+          Errors.AUDIT_ANCHOR_BROKEN,
           ...CERTIFICATE_ERRORS,
           Errors.RENEWAL_INVALID,
           Errors.ENCRYPTOR_NOT_FOUND,
