@@ -126,7 +126,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = false } = {}): Config {
   let config: Config
   try {
-    config = envSchema<Config>({ schema: ConfigSchema, data: env, dotenv: dotenv && { quiet: true } })
+    config = envSchema<Config>({ schema: ConfigSchema, data: env, dotenv })
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${(err as Error).message}`)
   }
