@@ -111,7 +111,7 @@ t.test('add-alias: two RecipientInfos while the receiver switches, then only the
   await assertReceiverDecrypts(t, app, 'flow', [old, fresh, other], [], 'after add-alias (old key still works)')
 
   // The receiver now switches to its new key and removes the old one.
-  r = (await takeStep(app, id, 'confirm-receiver-switched', 'tenant-admin')).json()
+  await takeStep(app, id, 'confirm-receiver-switched', 'tenant-admin')
   await assertReceiverDecrypts(t, app, 'flow', [fresh, other], [], 'after confirm-receiver-switched (new key only)')
   assertProblem(
     t,
@@ -215,7 +215,7 @@ t.test('downtime: paused with 503 and Retry-After while the receiver swaps its o
   const retryAfter = Number(paused.headers['retry-after'])
   t.ok(retryAfter > 3500 && retryAfter <= 3600, `Retry-After points at the end of the window (${retryAfter} s)`)
 
-  r = (await takeStep(app, id, 'exchange-certificate', 'tenant-admin')).json()
+  await takeStep(app, id, 'exchange-certificate', 'tenant-admin')
   t.equal((await encrypt(app, 'flow', 'still not')).statusCode, 503, 'still paused after the exchange')
   r = (await takeStep(app, id, 'end-downtime', 'tenant-admin')).json()
   t.match(r, { state: 'completed', paused: false, recipients: ['partner', 'other'] })

@@ -21,7 +21,7 @@ const encrypts = Number(process.env.FUZZ_ENCRYPTS ?? 1_000)
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 const dir = mkdtempSync(join(tmpdir(), 'cms-fuzz-'))
 const app = await createApp(testConfig({ DATA_DIR: dir }), { tokens: testTokens(), logger: false })
-let failures: string[] = []
+let failures: string[]
 try {
   let started = performance.now()
   const valid = await issueCertificate('fuzz-valid')
