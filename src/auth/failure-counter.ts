@@ -1,8 +1,8 @@
 /**
- * Failed authentications per client address, in fixed windows. An address past `max` failures is
- * refused before its token is even looked at, until its window ends: a guesser learns nothing more,
- * and cannot fill the logs or burn CPU with hashes. Counting only failures means a client whose
- * token is right is never slowed down by this.
+ * Failed authentications per client address, in fixed windows. An address past `max` failures gets
+ * 429 instead of 401 for every further failure until its window ends, so a guesser is told to stop
+ * and cannot fill the logs. Counting only failures, and letting a right token through even from a
+ * blocked address, means a client whose token is right is never slowed down by this.
  *
  * Bounded: at most `capacity` addresses are remembered; the one idle longest makes room (Map keeps
  * insertion order, and a record is re-inserted on each failure).

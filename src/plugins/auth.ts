@@ -94,16 +94,20 @@ export default fp(
     fastify.addHook('onRoute', function (route) {
       checkPublicity.call(this, route, failures !== null)
     })
+    // A failure past the limit is answered 429 instead of 401 until the window ends; a right token
+    // is always let through, so clients sharing an address (NAT, a proxy without TRUST_PROXY) are
+    // not locked out by one of them with a wrong token.
     const unauthenticated = (request: FastifyRequest, detail: string) => {
-      failures?.record(request.ip)
+      if (!failures) return new Errors.UNAUTHENTICATED(detail)
+      const wait = failures.retryAfter(request.ip)
+      if (wait > 0) return tooManyFailures(wait)
+      failures.record(request.ip)
       return new Errors.UNAUTHENTICATED(detail)
     }
     fastify.addHook('onRequest', async (request) => {
       const { config } = request.routeOptions
       // An unknown URL is answered 404 whoever asks: there is nothing to protect.
       if (request.is404 || isPublic(config)) return
-      const wait = failures?.retryAfter(request.ip) ?? 0
-      if (wait > 0) throw tooManyFailures(wait)
       const roles = config.roles ?? []
       const match = BEARER.exec(request.headers.authorization ?? '')
       if (!match) throw unauthenticated(request, 'Send a bearer token: "Authorization: Bearer <token>".')
