@@ -174,7 +174,7 @@ export async function createApp(
     // Before any write: every audit record moves the signed head from now on. A head signed with
     // another key stops the start (AuditKeyError): replicas must share AUDIT_KEY_FILE.
     const auditKey = await loadAuditKey({ file: config.AUDIT_KEY_FILE, dataDir: config.DATA_DIR })
-    audit = await openAuditAnchor(db, auditKey)
+    audit = await openAuditAnchor(db, auditKey, { reanchor: config.AUDIT_REANCHOR })
   } catch (err) {
     await db.destroy()
     throw err

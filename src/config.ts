@@ -59,6 +59,12 @@ const ConfigSchema = Type.Object({
       'File holding the key that signs the audit chain head (HMAC-SHA256); empty: DATA_DIR/audit-key, ' +
       'created once (mode 0600). Replicas must share it.',
   }),
+  AUDIT_REANCHOR: Type.Boolean({
+    default: false,
+    description:
+      'Sign the audit chain as it stands when its signed head is missing (after an upgrade with an explicit ' +
+      'AUDIT_KEY_FILE, or a deliberate re-anchoring); off, a missing head refuses changes.',
+  }),
   TRUST_PROXY: Type.String({
     default: '',
     description:

@@ -68,9 +68,14 @@ export class AuditKey {
   readonly #secret: Buffer
 
   /** `source` names where the key came from, for messages (never the key itself). */
+  /**
+   * `source` names where the key came from, for messages (never the key itself); `created`: made by
+   * this start (a new DATA_DIR/audit-key, an in-memory store), so no head can have been signed yet.
+   */
   constructor(
     secret: Buffer,
     readonly source: string,
+    readonly created = false,
   ) {
     if (secret.length < KEY_BYTES) throw new AuditKeyError(`${source}: the key must be at least ${KEY_BYTES} bytes.`)
     this.#secret = Buffer.from(secret)
@@ -92,11 +97,11 @@ export class AuditKey {
   }
 }
 
-function parseKey(text: string, source: string): AuditKey {
+function parseKey(text: string, source: string, created = false): AuditKey {
   const base64 = text.trim()
   if (!BASE64.test(base64) || base64.length % 4 !== 0)
     throw new AuditKeyError(`${source}: expected the key as base64 text (openssl rand -base64 32).`)
-  return new AuditKey(Buffer.from(base64, 'base64'), source)
+  return new AuditKey(Buffer.from(base64, 'base64'), source, created)
 }
 
 export const AUDIT_KEY_FILE = 'audit-key'
@@ -128,11 +133,16 @@ export async function loadAuditKey(options: { file: string; dataDir: string }): 
     }
     return parseKey(text, `AUDIT_KEY_FILE ${file}`)
   }
-  if (dataDir === ':memory:') return new AuditKey(randomBytes(KEY_BYTES), 'the in-memory key of an in-memory store')
+  if (dataDir === ':memory:')
+    return new AuditKey(randomBytes(KEY_BYTES), 'the in-memory key of an in-memory store', true)
   await ensureDataDir(dataDir)
   const path = join(dataDir, AUDIT_KEY_FILE)
-  const text = await readOrCreateSecretFile(path, () => Buffer.from(randomBytes(KEY_BYTES).toString('base64') + '\n'))
-  return parseKey(text.toString('utf8'), path)
+  let created = false
+  const text = await readOrCreateSecretFile(path, () => {
+    created = true
+    return Buffer.from(randomBytes(KEY_BYTES).toString('base64') + '\n')
+  })
+  return parseKey(text.toString('utf8'), path, created)
 }
 
 export async function readHead(db: Executor): Promise<AuditHead | undefined> {
@@ -167,11 +177,13 @@ export class AuditAnchor {
    */
   problemWith(head: AuditHead | undefined, last: ChainEnd | undefined): AuditProblem | null {
     const newest = this.#newest
-    if (!head) return last || newest ? 'head-missing' : null
+    // Every anchored store has a head from its first start on (openAuditAnchor): none is a removal.
+    if (!head) return 'head-missing'
     if (!this.key.verifies(head)) return 'head-signature'
     if (newest && (head.lastId < newest.lastId || (head.lastId === newest.lastId && head.hash !== newest.hash)))
       return 'rolled-back'
-    if (!last || last.lastId < head.lastId) return 'truncated'
+    if (!last) return head.lastId === 0 ? null : 'truncated'
+    if (last.lastId < head.lastId) return 'truncated'
     if (last.lastId > head.lastId) return 'unsigned-records'
     if (last.hash !== head.hash) return 'rewritten'
     return null
@@ -183,6 +195,19 @@ const anchors = new WeakMap<Kysely<Database>, AuditAnchor>()
 /** The anchor opened for this store, if any (a store opened without one keeps the bare hash chain). */
 export function anchorOf(db: Kysely<Database>): AuditAnchor | undefined {
   return anchors.get(db)
+}
+
+/** The hash a head signed over an empty log names (record 0): the shape of a SHA-256, of no record. */
+export const EMPTY_LOG_HASH = '0'.repeat(64)
+
+/** Whether the store holds anything an audit record would have been written for. */
+async function holdsData(tx: Executor): Promise<boolean> {
+  const [entry, encryptor, renewal] = await Promise.all([
+    tx.selectFrom('keystore_entries').select('alias').limit(1).executeTakeFirst(),
+    tx.selectFrom('encryptors').select('id').limit(1).executeTakeFirst(),
+    tx.selectFrom('renewals').select('id').limit(1).executeTakeFirst(),
+  ])
+  return Boolean(entry || encryptor || renewal)
 }
 
 /** The name and role of the audit record written when the service itself signs a chain for the first time. */
@@ -203,6 +228,7 @@ const SERVICE_ACTOR = { name: 'cms-encryptor', role: 'service' }
 export async function openAuditAnchor(
   db: Kysely<Database>,
   key: AuditKey,
+  options: { reanchor?: boolean } = {},
 ): Promise<{ head: AuditHead | null; anchored: boolean; problem: AuditProblem | null }> {
   const anchor = new AuditAnchor(key)
   const opened = await writeTransaction(db, async (tx) => {
@@ -214,8 +240,23 @@ export async function openAuditAnchor(
           'was altered in the database. The service does not re-sign it; see docs/trust-model.md.',
       )
     }
-    if (head || !last) return { head: head ?? null, last, anchored: false }
+    if (head) return { head, last, anchored: false }
+    // No head. Signing now is right only where none can have been signed before: a store that holds
+    // nothing yet, a key made by this start (the first start with the anchor, DATA_DIR/audit-key), or
+    // an operator's explicit AUDIT_REANCHOR. Otherwise the head was removed (with records, perhaps)
+    // by someone who can write the database, and signing would launder that: head-missing.
     const at = new Date().toISOString()
+    if (!last && !(await holdsData(tx))) {
+      const genesis = key.sign({ lastId: 0, hash: EMPTY_LOG_HASH, at })
+      await writeHead(tx, genesis)
+      return { head: genesis, last, anchored: false }
+    }
+    if (!key.created && !options.reanchor) return { head: null, last, anchored: false }
+    if (!last) {
+      const genesis = key.sign({ lastId: 0, hash: EMPTY_LOG_HASH, at })
+      await writeHead(tx, genesis)
+      return { head: genesis, last, anchored: true }
+    }
     const end = await appendRecord(tx, last, {
       at,
       actor: SERVICE_ACTOR.name,

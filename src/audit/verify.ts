@@ -78,7 +78,8 @@ export async function verifyAudit(db: Kysely<Database>, checkpoint?: ChainEnd): 
   else if (broken !== null) problem = 'chain-broken'
   else if (anchor) problem = anchor.problemWith(head ?? undefined, walk.last)
   // Past the head, a head whose own record now has another hash means the chain was recomputed.
-  if (problem === 'unsigned-records' && walk.headRecordHash !== head?.hash) problem = 'rewritten'
+  if (problem === 'unsigned-records' && head && head.lastId > 0 && walk.headRecordHash !== head.hash)
+    problem = 'rewritten'
   if (!problem && checkpoint && !walk.checkpointHeld) problem = 'checkpoint-missing'
   if (!problem && anchor && head) anchor.saw(head)
   return {

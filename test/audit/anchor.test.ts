@@ -30,8 +30,12 @@ async function withRecords(t: Parameters<typeof buildAnchoredApp>[0], n = 4) {
 
 t.test('an intact chain verifies and ends at its signed head, which is shown', async (t) => {
   const { app } = await buildAnchoredApp(t)
-  t.match(await verify(app), { valid: true, records: 0, problem: null, head: null }, 'an empty log is valid')
-  t.equal(await head(app), null)
+  t.match(
+    await verify(app),
+    { valid: true, records: 0, problem: null, head: { lastId: 0, hash: '0'.repeat(64) } },
+    'an empty log is valid',
+  )
+  t.match(await head(app), { lastId: 0, hash: '0'.repeat(64) }, 'a new store is signed empty at its first start')
 
   await putCertificate(app, 'a', cert)
   // Writes in parallel are serialised: each moves the head in its own transaction.
@@ -129,7 +133,7 @@ t.test(
   async (t) => {
     const { app, key } = await withRecords(t, 2)
     await app.db.deleteFrom('audit_head').execute()
-    const opened = await openAuditAnchor(app.db, key)
+    const opened = await openAuditAnchor(app.db, key, { reanchor: true })
     t.match(opened, { anchored: true, problem: null, head: { lastId: (await ids(app)).at(-1) } })
     const newest = (await asRoleOn(app)('monitor').get('/audit?limit=1')).json().records[0]
     t.match(newest, { action: 'audit.anchor', actor: 'cms-encryptor', role: 'service', target: 'audit' })
@@ -149,7 +153,8 @@ t.test('records from before the hash chain (migration 0003) are left out; the ch
       .execute()
   }
   // The store's first start with the anchor signs the chain as it stands.
-  await openAuditAnchor(app.db, await loadAuditKey({ file: auditKeyFile(t), dataDir: '' }))
+  await app.db.deleteFrom('audit_head').execute()
+  await openAuditAnchor(app.db, await loadAuditKey({ file: auditKeyFile(t), dataDir: '' }), { reanchor: true })
   await putCertificate(app, 'a', cert)
   t.match(await verify(app), { valid: true, unchained: 2, records: 2, problem: null })
   const [first] = await ids(app)
@@ -210,4 +215,23 @@ t.test('createApp opens the anchor: DATA_DIR/audit-key by default; another key s
   const again = await createApp(config, { tokens: testTokens(), logger: false })
   t.teardown(() => again.close())
   t.match(await verify(again), { valid: true }, 'the store is untouched by the refused start')
+})
+
+t.test('a head removed by someone who can write the database is not re-signed at the next start', async (t) => {
+  const { app, key } = await withRecords(t, 3)
+  const [, second] = await ids(app)
+  await app.db.deleteFrom('audit_log').where('id', '>', second!).execute()
+  await app.db.deleteFrom('audit_head').execute()
+  const opened = await openAuditAnchor(app.db, key)
+  t.match(opened, { anchored: false, problem: 'head-missing', head: null }, 'the newest cut off and the head gone')
+  t.match(await verify(app), { valid: false, problem: 'head-missing' })
+  assertProblem(t, await putCertificate(app, 'b', cert), 503, 'CMS_AUDIT_ANCHOR_BROKEN', 'no change signed over it')
+
+  await app.db.deleteFrom('audit_log').execute()
+  t.match(
+    await openAuditAnchor(app.db, key),
+    { problem: 'head-missing' },
+    'the whole log gone: the store still holds data',
+  )
+  t.match(await verify(app), { valid: false, problem: 'head-missing' })
 })
