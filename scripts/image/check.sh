@@ -78,8 +78,8 @@ scratch=$(mktemp -d "$work/check.XXXXXX")
 
 # 2. The base: made here when it is the local one and missing or of another Node version.
 if [[ $base == cms-encryptor-base:local ]]; then
-  made=$(docker image inspect --format '{{index .Config.Labels "org.cms-encryptor.node-version"}}' "$base" 2>/dev/null ||
-    true)
+  label='{{index .Config.Labels "org.cms-encryptor.node-version"}}'
+  made=$(docker image inspect --format "$label" "$base" 2>/dev/null || true)
   if [[ $made != "$node_version" ]]; then
     scripts/image/make-base.sh "$base"
     phase "base image made"
@@ -94,7 +94,9 @@ docker build --network host --force-rm --build-arg "BASE_IMAGE=$base" -t "$image
 phase "image built"
 
 # 4. Run it as built (USER node), on the host's loopback: the tests never use a bridge address.
-port=$(node -e "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close() })")
+free_port="const s = require('node:net').createServer()
+s.listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close() })"
+port=$(node -e "$free_port")
 docker run -d --name "$container" --network host -e HOST=127.0.0.1 -e "PORT=$port" "$image" >/dev/null
 health=
 for _ in $(seq 120); do
