@@ -131,3 +131,19 @@ export async function callReplica(
   const text = await res.text()
   return { status: res.status, body: text, headers: res.headers, json: () => JSON.parse(text) }
 }
+
+/** Encrypts a fresh payload through a replica as an integration flow; `aliases` in header order. */
+export async function encryptOnReplica(replica: Replica, encryptorId = 'flow') {
+  const payload = `payload ${Math.random()}`
+  const res = await fetch(replica.url(`/encryptors/${encryptorId}/encrypt`), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKENS['integration-flow']}`, 'content-type': 'application/octet-stream' },
+    body: payload,
+  })
+  return {
+    status: res.status,
+    payload,
+    body: Buffer.from(await res.arrayBuffer()),
+    aliases: (res.headers.get('x-cms-recipients') ?? '').split(',').filter(Boolean),
+  }
+}

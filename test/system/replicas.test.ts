@@ -4,10 +4,10 @@ import { X509Certificate } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
 import type { Role } from '../../src/auth/tokens.js'
-import { freshDatabaseUrl, TOKENS } from '../helpers/app.js'
+import { freshDatabaseUrl } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate, type TestCertificate } from '../helpers/pki.js'
-import { callReplica, startReplica, waitReady, type Replica } from '../helpers/replica.js'
+import { callReplica, encryptOnReplica, startReplica, waitReady, type Replica } from '../helpers/replica.js'
 
 /**
  * Two service processes on one PostgreSQL database. A change acknowledged by replica A must reach
@@ -24,20 +24,8 @@ const DAY = 86_400_000
 const call = callReplica
 
 async function encryptOn(replica: Replica) {
-  const payload = `payload ${Math.random()}`
-  const res = await fetch(replica.url('/encryptors/flow/encrypt'), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKENS['integration-flow']}`, 'content-type': 'application/octet-stream' },
-    body: payload,
-  })
-  const body = Buffer.from(await res.arrayBuffer())
-  return {
-    status: res.status,
-    payload,
-    body,
-    aliases: (res.headers.get('x-cms-recipients') ?? '').split(',').filter(Boolean),
-    serials: res.status === 200 ? recipientSerials(body) : [],
-  }
+  const message = await encryptOnReplica(replica)
+  return { ...message, serials: message.status === 200 ? recipientSerials(message.body) : [] }
 }
 
 /** The serial numbers the RecipientInfos name: which certificates a message was encrypted for. */

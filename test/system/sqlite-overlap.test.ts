@@ -1,9 +1,9 @@
 import t from 'tap'
 import type { Role } from '../../src/auth/tokens.js'
-import { storeDir, TOKENS } from '../helpers/app.js'
+import { storeDir } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate, type TestCertificate } from '../helpers/pki.js'
-import { callReplica, startReplica, type Replica } from '../helpers/replica.js'
+import { callReplica, encryptOnReplica, startReplica, type Replica } from '../helpers/replica.js'
 
 /**
  * Two service processes on one SQLite file, as during a restart that overlaps or when a second
@@ -12,23 +12,12 @@ import { callReplica, startReplica, type Replica } from '../helpers/replica.js'
  * acknowledged by one process is used by the other's very next encrypt. Runs in the SQLite pass only
  * (scripts/test.ts SQLITE_ONLY): it starts its processes on SQLite whatever the run's store.
  */
+/** DER sorts the RecipientInfos by their bytes, random per message: aliases compared as a sorted set. */
 async function encryptOn(replica: Replica) {
-  const payload = `payload ${Math.random()}`
-  const res = await fetch(replica.url('/encryptors/flow/encrypt'), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKENS['integration-flow']}`, 'content-type': 'application/octet-stream' },
-    body: payload,
-  })
-  return {
-    status: res.status,
-    payload,
-    body: Buffer.from(await res.arrayBuffer()),
-    // DER sorts the RecipientInfos by their bytes, random per message: compare the set.
-    aliases: (res.headers.get('x-cms-recipients') ?? '').split(',').sort().join(),
-  }
+  const message = await encryptOnReplica(replica)
+  return { ...message, aliases: [...message.aliases].sort().join() }
 }
 
-/** The holders of the keys that open the message, out of `candidates`, as names: "k1,k3". */
 async function openedBy(message: Awaited<ReturnType<typeof encryptOn>>, candidates: TestCertificate[]) {
   const opened: string[] = []
   for (const receiver of candidates) {
