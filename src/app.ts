@@ -24,6 +24,8 @@ import healthRoutes from './routes/health.js'
 import keystoreRoutes from './routes/keystore/index.js'
 import renewalRoutes from './routes/renewals/index.js'
 import auditRoutes from './routes/audit.js'
+import consoleRoutes from './routes/console.js'
+import whoamiRoutes from './routes/whoami.js'
 import { openDatabase } from './store/database.js'
 import type { Database } from './store/schema.js'
 
@@ -152,6 +154,8 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(encryptorRoutes)
   await fastify.register(renewalRoutes)
   await fastify.register(auditRoutes)
+  await fastify.register(whoamiRoutes)
+  await fastify.register(consoleRoutes)
   await fastify.register(encryptRoutes, {
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     cipherThreads: config.CIPHER_THREADS,

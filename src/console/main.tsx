@@ -1,0 +1,3 @@
+import { render } from 'preact'
+
+render(<p>cms-encryptor console</p>, document.getElementById('app')!)
