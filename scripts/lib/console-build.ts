@@ -8,7 +8,7 @@ const SOURCE = join(ROOT, 'src/console')
 export const CONSOLE_OUT = join(ROOT, 'dist/console')
 
 /** The page and its stylesheet are copied as they are; the script is bundled from main.tsx. */
-const STATIC_FILES = ['index.html', 'console.css']
+const STATIC_FILES = ['index.html', 'console.css', 'favicon.svg']
 
 /** Builds the console into dist/console (replaced whole), and says what it wrote. */
 export async function buildConsole(out = CONSOLE_OUT): Promise<{ files: string[]; bytes: number }> {

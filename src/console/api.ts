@@ -1,0 +1,82 @@
+import { session } from './session'
+
+/** An RFC 9457 problem as the API answers it; shown to people with its title, detail and code. */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly code: string,
+    /** Validation errors: the JSON pointer of each invalid value (e.g. "/newAlias"). */
+    readonly errors: Array<{ path: string; message: string }> = [],
+  ) {
+    super(`${title}: ${detail}`)
+  }
+
+  /** Whether this problem concerns the request field `name` (a body property, by its pointer). */
+  concerns(name: string): boolean {
+    return this.errors.some((e) => e.path === `/${name}` || e.path.startsWith(`/${name}/`))
+  }
+}
+
+export interface Sent {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  /** JSON to send; or a string / bytes with `type`. */
+  json?: unknown
+  body?: string | ArrayBuffer
+  type?: string
+  headers?: Record<string, string>
+  /** A token to use instead of the session's (signing in). */
+  token?: string
+}
+
+export interface Answer<T> {
+  data: T
+  etag: string | null
+  headers: Headers
+}
+
+/**
+ * One call to the API with the session's bearer token. Every non-2xx answer is thrown as a Problem
+ * (the service answers problem+json; anything else, e.g. a proxy's error page, still gets one).
+ */
+export async function call<T>(path: string, sent: Sent = {}): Promise<Answer<T>> {
+  const token = sent.token ?? session.token()
+  const headers: Record<string, string> = { accept: 'application/json', ...sent.headers }
+  if (token) headers.authorization = `Bearer ${token}`
+  let body: BodyInit | undefined
+  if (sent.json !== undefined) {
+    headers['content-type'] = 'application/json'
+    body = JSON.stringify(sent.json)
+  } else if (sent.body !== undefined) {
+    headers['content-type'] = sent.type ?? 'application/octet-stream'
+    body = sent.body
+  }
+  let response: Response
+  try {
+    response = await fetch(path, { method: sent.method ?? 'GET', headers, body, cache: 'no-store' })
+  } catch (err) {
+    throw new Problem(0, 'No answer', `The service could not be reached (${(err as Error).message}).`, 'NETWORK')
+  }
+  const type = response.headers.get('content-type') ?? ''
+  if (!response.ok) {
+    if (type.includes('json')) {
+      const p = (await response.json()) as Partial<Problem> & { errors?: Problem['errors'] }
+      throw new Problem(
+        response.status,
+        p.title ?? response.statusText,
+        p.detail ?? '',
+        p.code ?? `HTTP_${response.status}`,
+        p.errors ?? [],
+      )
+    }
+    throw new Problem(response.status, response.statusText, await response.text(), `HTTP_${response.status}`)
+  }
+  const data = (type.includes('json') ? await response.json() : await response.text()) as T
+  return { data, etag: response.headers.get('etag'), headers: response.headers }
+}
+
+export const get = async <T>(path: string): Promise<T> => (await call<T>(path)).data
+
+/** Path segments are aliases and ids chosen by people: always escaped. */
+export const seg = (value: string) => encodeURIComponent(value)

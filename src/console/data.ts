@@ -1,0 +1,22 @@
+import { get } from './api'
+import type { Encryptor, KeystoreList, Renewal } from './types'
+
+/** The default of EXPIRY_WARNING_DAYS, when the service does not say which it uses. */
+const DEFAULT_WARNING_DAYS = 30
+
+export async function loadKeystore() {
+  const list = await get<KeystoreList>('/keystore/entries')
+  return { entries: list.entries, warningDays: list.expiryWarningDays ?? DEFAULT_WARNING_DAYS }
+}
+
+export const loadEncryptors = async () => (await get<{ encryptors: Encryptor[] }>('/encryptors')).encryptors
+
+export const loadRenewals = async (state?: 'active') =>
+  (await get<{ renewals: Renewal[] }>(`/renewals${state ? `?state=${state}` : ''}`)).renewals
+
+/** Which encryptors list each alias (the keystore list does not say; the encryptors do). */
+export function usersByAlias(encryptors: Encryptor[]): Map<string, string[]> {
+  const users = new Map<string, string[]>()
+  for (const e of encryptors) for (const a of e.receiverAliases) users.set(a, [...(users.get(a) ?? []), e.id])
+  return users
+}

@@ -1,0 +1,143 @@
+import { useState } from 'preact/hooks'
+import { call, get, seg } from '../api'
+import type { ViewProps } from '../app'
+import { href } from '../route'
+import type { KeystoreEntryDetails, KeystoreList } from '../types'
+import { DaysLeft, Empty, ProblemBox, Region, date, dateTime, keyText, useAction, useLoad } from '../ui'
+import { CertificateUploadForm } from './upload'
+
+/** Saves the PEM the API serves as a file: the token is a header, so a plain link could not fetch it. */
+async function download(alias: string) {
+  const { data } = await call<string>(`/keystore/entries/${seg(alias)}/certificate`, {
+    headers: { accept: 'application/x-pem-file' },
+  })
+  const url = URL.createObjectURL(new Blob([data], { type: 'application/x-pem-file' }))
+  const link = document.createElement('a')
+  link.href = url
+  link.download = `${alias}.pem`
+  document.body.append(link)
+  link.click()
+  link.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}
+
+/** One alias: its certificate, the encryptors using it, its history; download and replace. */
+export function EntryView({ can, params }: ViewProps) {
+  const alias = params[0]!
+  const loaded = useLoad(async () => {
+    const [entry, list] = await Promise.all([
+      get<KeystoreEntryDetails>(`/keystore/entries/${seg(alias)}`),
+      get<KeystoreList>('/keystore/entries?expiringWithinDays=0'),
+    ])
+    return { entry, warningDays: list.expiryWarningDays ?? 30 }
+  }, [alias])
+  const [replacing, setReplacing] = useState(false)
+  const downloading = useAction()
+  const e = loaded.data?.entry
+  return (
+    <section>
+      <h1 tabIndex={-1}>Keystore entry {alias}</h1>
+      <p>
+        <a href={href('keystore')}>Back to the keystore</a>
+      </p>
+      <Region loaded={loaded} label={`Entry ${alias}`} size="card">
+        {() => (
+          <>
+            <dl class="details">
+              <dt>Subject</dt>
+              <dd class="dn">{e!.subject}</dd>
+              <dt>Issuer</dt>
+              <dd class="dn">{e!.issuer}</dd>
+              <dt>Serial</dt>
+              <dd class="mono">{e!.serialNumber}</dd>
+              <dt>Key</dt>
+              <dd>{keyText(e!.publicKey)}</dd>
+              <dt>Key usage</dt>
+              <dd>{e!.keyUsage ? e!.keyUsage.join(', ') : 'no keyUsage extension'}</dd>
+              <dt>Valid</dt>
+              <dd>
+                {date(e!.notBefore)} – {date(e!.notAfter)}{' '}
+                <DaysLeft days={e!.daysUntilExpiry} warningDays={loaded.data!.warningDays} />
+                {e!.notYetValid ? <span class="flag"> not yet valid</span> : null}
+              </dd>
+              <dt>SHA-256</dt>
+              <dd class="mono">{e!.sha256Fingerprint}</dd>
+              <dt>Version</dt>
+              <dd>
+                {e!.version}, stored {dateTime(e!.updatedAt)}
+              </dd>
+              <dt>Used by</dt>
+              <dd>
+                {e!.usedBy.length
+                  ? e!.usedBy.map((id) => (
+                      <a key={id} class="tag" href={href('encryptors', id)}>
+                        {id}
+                      </a>
+                    ))
+                  : 'no encryptor'}
+              </dd>
+            </dl>
+            <div class="actions">
+              <button type="button" class="secondary" onClick={() => downloading.run(() => download(alias))}>
+                Download certificate
+              </button>
+              {can.changesKeystore && !replacing ? (
+                <button type="button" class="secondary" onClick={() => setReplacing(true)}>
+                  Replace certificate…
+                </button>
+              ) : null}
+            </div>
+            <ProblemBox problem={downloading.problem} />
+            {replacing ? (
+              <section aria-labelledby="replace-h">
+                <h2 id="replace-h">Replace the certificate of {alias}</h2>
+                <p class="muted">
+                  During a receiver's key renewal, use a renewal instead: it keeps every message decryptable.
+                </p>
+                <CertificateUploadForm
+                  alias={alias}
+                  warningDays={loaded.data!.warningDays}
+                  onStored={() => {
+                    setReplacing(false)
+                    loaded.reload()
+                  }}
+                />
+              </section>
+            ) : null}
+            <h2>History</h2>
+            {e!.history.length ? (
+              <div class="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">Version</th>
+                      <th scope="col">Subject</th>
+                      <th scope="col">Serial</th>
+                      <th scope="col">Valid until</th>
+                      <th scope="col">Retired</th>
+                      <th scope="col">Why</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {e!.history.map((h) => (
+                      <tr key={`${h.version}-${h.retiredAt}`}>
+                        <td>{h.version}</td>
+                        <td class="dn">{h.subject}</td>
+                        <td class="mono">{h.serialNumber}</td>
+                        <td>{date(h.notAfter)}</td>
+                        <td>{dateTime(h.retiredAt)}</td>
+                        <td>{h.reason}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ) : (
+              <Empty>No earlier certificate.</Empty>
+            )}
+          </>
+        )}
+      </Region>
+    </section>
+  )
+}

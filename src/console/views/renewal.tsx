@@ -1,0 +1,182 @@
+import { useState } from 'preact/hooks'
+import { call, get, seg } from '../api'
+import type { ViewProps } from '../app'
+import { href } from '../route'
+import type { Renewal } from '../types'
+import { Field, ProblemBox, Region, RoleBadge, dateTime, useAction, useLoad } from '../ui'
+
+/**
+ * One renewal as a timeline of its procedure's steps, in order. The next step is a button for a
+ * token holding its role, saying what it will change; others see whose turn it is.
+ */
+export function RenewalView({ me, can, params }: ViewProps) {
+  const id = params[0]!
+  const loaded = useLoad(() => get<Renewal>(`/renewals/${seg(id)}`), [id])
+  const [comment, setComment] = useState('')
+  const [confirmAbort, setConfirmAbort] = useState(false)
+  const action = useAction()
+  const r = loaded.data
+  const body = () => (comment.trim() ? { json: { comment: comment.trim() } } : {})
+  const take = async (step: string) => {
+    const done = await action.run(() =>
+      call<Renewal>(`/renewals/${seg(id)}/steps/${seg(step)}`, { method: 'POST', ...body() }),
+    )
+    if (done) {
+      setComment('')
+      loaded.reload()
+    }
+  }
+  const abort = async () => {
+    const done = await action.run(() => call<Renewal>(`/renewals/${seg(id)}/abort`, { method: 'POST', ...body() }))
+    if (done) {
+      setConfirmAbort(false)
+      setComment('')
+      loaded.reload()
+    }
+  }
+  const holdsNext = !!r?.next && me.roles.includes(r.next.role)
+  return (
+    <section>
+      <h1 tabIndex={-1}>{r ? `Renewal: ${r.procedure} of ${r.encryptorId}` : 'Renewal'}</h1>
+      <p>
+        <a href={href('renewals')}>Back to the renewals</a>
+      </p>
+      <Region loaded={loaded} label="Renewal" size="card">
+        {() => (
+          <>
+            <dl class="details">
+              <dt>State</dt>
+              <dd>
+                <span class={`state state-${r!.state}`}>{r!.state}</span>
+                {r!.paused ? <span class="flag flag-paused"> encrypt paused</span> : null}
+              </dd>
+              <dt>Encryptor</dt>
+              <dd>
+                <a href={href('encryptors', r!.encryptorId)}>{r!.encryptorId}</a>, encrypts for now:{' '}
+                <strong class="recipients">{r!.recipients.length ? r!.recipients.join(', ') : 'nobody'}</strong>
+              </dd>
+              <dt>Current alias</dt>
+              <dd>
+                <a href={href('keystore', r!.currentAlias)}>{r!.currentAlias}</a>
+              </dd>
+              {r!.newAlias ? (
+                <>
+                  <dt>New alias</dt>
+                  <dd>
+                    <a href={href('keystore', r!.newAlias)}>{r!.newAlias}</a>
+                  </dd>
+                </>
+              ) : null}
+              <dt>New certificate</dt>
+              <dd>
+                <span class="dn">{r!.certificate.subject}</span>, valid until {dateTime(r!.certificate.notAfter)}
+              </dd>
+              {r!.downtime ? (
+                <>
+                  <dt>Downtime window</dt>
+                  <dd>
+                    {dateTime(r!.downtime.start)} – {dateTime(r!.downtime.end)}
+                  </dd>
+                </>
+              ) : null}
+              <dt>Started</dt>
+              <dd>
+                {dateTime(r!.createdAt)} by {r!.createdBy}
+              </dd>
+            </dl>
+            <h2>Steps</h2>
+            <ol class="timeline">
+              {r!.steps.map((s) => (
+                <li
+                  key={s.name}
+                  class={`step step-${s.status}`}
+                  aria-current={s.status === 'next' ? 'step' : undefined}
+                >
+                  <div class="step-head">
+                    <code class="step-name">{s.name}</code> <RoleBadge role={s.role} />{' '}
+                    <span class="step-status">
+                      {s.status === 'done' ? 'done' : s.status === 'next' ? 'next' : 'later'}
+                    </span>
+                  </div>
+                  {s.change ? <p class="step-change">{s.change}</p> : null}
+                  {s.status === 'done' ? (
+                    <p class="muted">
+                      Taken {dateTime(s.at)} by {s.by}
+                      {s.comment ? `: “${s.comment}”` : ''}
+                    </p>
+                  ) : null}
+                </li>
+              ))}
+            </ol>
+            {r!.state === 'active' && r!.next ? (
+              <section class="next-step" aria-labelledby="next-h">
+                <h2 id="next-h">Next: {r!.next.step}</h2>
+                {r!.steps.find((s) => s.name === r!.next!.step)?.change ? (
+                  <p class="step-change">{r!.steps.find((s) => s.name === r!.next!.step)!.change}</p>
+                ) : null}
+                {holdsNext ? null : (
+                  <p class="waiting">
+                    Waiting for a <RoleBadge role={r!.next.role} /> token to take this step.
+                  </p>
+                )}
+                {can.takesSteps ? (
+                  <>
+                    <Field label="Comment (kept in the audit record)" id="step-comment">
+                      <input
+                        id="step-comment"
+                        maxLength={2000}
+                        value={comment}
+                        onInput={(e) => setComment((e.currentTarget as HTMLInputElement).value)}
+                      />
+                    </Field>
+                    <div class="actions">
+                      <button type="button" disabled={!holdsNext || action.busy} onClick={() => take(r!.next!.step)}>
+                        Take step: {r!.next.step}
+                      </button>
+                      {can.startsRenewals && r!.abort?.allowed !== false && !confirmAbort ? (
+                        <button
+                          type="button"
+                          class="danger"
+                          disabled={action.busy}
+                          onClick={() => setConfirmAbort(true)}
+                        >
+                          Abort renewal…
+                        </button>
+                      ) : null}
+                    </div>
+                  </>
+                ) : null}
+                <ProblemBox problem={action.problem} id="renewal-problem" />
+                {r!.abort ? (
+                  <p class={`abort-note${r!.abort.allowed ? '' : ' abort-refused'}`}>
+                    <strong>{r!.abort.allowed ? 'Abort is still possible. ' : 'Abort is no longer possible. '}</strong>
+                    {r!.abort.explanation} The point of no return is <code>{r!.abort.pointOfNoReturn}</code>.
+                  </p>
+                ) : null}
+                {confirmAbort ? (
+                  <div class="confirm" role="group" aria-labelledby="abort-h">
+                    <h3 id="abort-h">Abort this renewal?</h3>
+                    <p>The keystore and the encryptor go back to where they were before the renewal started.</p>
+                    <div class="actions">
+                      <button type="button" class="danger" disabled={action.busy} onClick={abort}>
+                        Abort renewal
+                      </button>
+                      <button type="button" class="secondary" onClick={() => setConfirmAbort(false)}>
+                        Keep it going
+                      </button>
+                    </div>
+                  </div>
+                ) : null}
+              </section>
+            ) : (
+              <p class="notice">
+                This renewal is {r!.state}:{' '}
+                {r!.state === 'completed' ? 'every step is done.' : 'nothing more can be done.'}
+              </p>
+            )}
+          </>
+        )}
+      </Region>
+    </section>
+  )
+}
