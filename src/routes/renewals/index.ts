@@ -5,6 +5,7 @@ import { Errors } from '../../errors.js'
 import { actorOf } from '../../plugins/auth.js'
 import { STEPS } from '../../renewals/procedures.js'
 import { CERTIFICATE_ERRORS, EncryptorId, RECIPIENT_ERRORS, ref } from '../schemas.js'
+import { adviceRoute } from './advice.js'
 import { CommentBody, RenewalSchema, StartRenewalBody } from './schemas.js'
 import { renewalView } from './view.js'
 
@@ -83,6 +84,9 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request) => ({ renewals: (await fastify.renewals.list(request.query)).map(renewalView) }),
   )
+
+  // A static path: find-my-way matches it before the parametric /renewals/:id.
+  adviceRoute(fastify)
 
   fastify.get(
     '/renewals/:id',
