@@ -155,27 +155,42 @@ const INVERSE: Partial<Record<Effect['kind'], (e: Effect) => Effect>> = {
   record: () => ({ kind: 'record' }),
 }
 
+/** Whether an abort may run now: the effects that undo the steps done, or the refusal to throw. */
+export type AbortDecision = { allowed: true; undo: Effect[] } | { allowed: false; refusal: Error }
+
 /**
  * What an abort must undo: the inverses of the steps done, newest first, returning keystore and
  * encryptor to where they were before the renewal. Refused once the point of no return is passed.
+ * Decided without throwing, so the renewal view can explain the answer before anyone asks for it.
  */
-export function abortPlan(progress: RenewalProgress): Effect[] {
+export function abortDecision(progress: RenewalProgress): AbortDecision {
   const definition = PROCEDURE[progress.procedure]
-  if (progress.state !== 'active')
-    throw new Errors.RENEWAL_NOT_ACTIVE(`The renewal is ${progress.state}; there is nothing to abort.`)
+  if (progress.state !== 'active') {
+    const refusal = new Errors.RENEWAL_NOT_ACTIVE(`The renewal is ${progress.state}; there is nothing to abort.`)
+    return { allowed: false, refusal }
+  }
   const done = definition.steps.slice(0, progress.done)
   if (done.some((s) => s.name === definition.pointOfNoReturn)) {
-    throw new Errors.ABORT_REFUSED(
+    const refusal = new Errors.ABORT_REFUSED(
       `The ${progress.procedure} renewal is past "${definition.pointOfNoReturn}": ` +
         'the receiver holds only its new key now, so restoring the old one would produce messages it cannot decrypt. ' +
         'Finish the remaining steps instead.',
     )
+    return { allowed: false, refusal }
   }
-  return done.reverse().map((s) => {
+  const undo = done.reverse().map((s) => {
     const inverse = INVERSE[s.effect.kind]
     if (!inverse) throw new Error(`no inverse for ${s.effect.kind} before the point of no return`)
     return inverse(s.effect)
   })
+  return { allowed: true, undo }
+}
+
+/** The effects an abort applies, or the catalogue error that refuses it (see `abortDecision`). */
+export function abortPlan(progress: RenewalProgress): Effect[] {
+  const decision = abortDecision(progress)
+  if (!decision.allowed) throw decision.refusal
+  return decision.undo
 }
 
 /** The next step and its role, or null when the renewal is over. */

@@ -11,7 +11,7 @@ import { describeEncryptor, findEncryptor } from '../encryptors/service.js'
 import { Errors } from '../errors.js'
 import { deleteCertificate, storeCertificate } from '../keystore/mutations.js'
 import type { ChangeFeed } from '../store/changes.js'
-import { loadCertificates } from '../store/receiver-certificates.js'
+import { loadCertificates, presentAliases } from '../store/receiver-certificates.js'
 import type { Database, Executor } from '../store/schema.js'
 import { transact } from '../store/transact.js'
 import { abortPlan, nextStep, type Effect, type RenewalState } from './procedures.js'
@@ -22,6 +22,11 @@ export interface RenewalDetails extends Renewal {
   parsedCertificate: ReceiverCertificate
   /** The aliases the encryptor encrypts for right now (none while paused). */
   recipients: string[]
+  /**
+   * The aliases besides the renewal's own that the encryptor lists and the keystore holds (pause
+   * aside): the receivers every message goes to whatever the renewal does.
+   */
+  otherRecipients: string[]
   paused: boolean
 }
 
@@ -249,10 +254,13 @@ export class RenewalService {
     // A completed renewal outlives its encryptor, which may be deleted later.
     const found = await encryptorRepository.find(db, renewal.encryptorId)
     const encryptor = found && (await describeEncryptor(db, found))
+    const present = found ? await presentAliases(db, found.receiverAliases) : new Set<string>()
+    const own = [renewal.currentAlias, renewal.newAlias]
     return {
       ...renewal,
       parsedCertificate: newCertificateOf(renewal),
       recipients: encryptor?.recipients ?? [],
+      otherRecipients: (found?.receiverAliases ?? []).filter((a) => present.has(a) && !own.includes(a)),
       paused: encryptor?.pause != null,
     }
   }

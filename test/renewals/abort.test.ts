@@ -52,10 +52,13 @@ for (const procedure of PROCEDURES) {
         for (const step of definition.steps.slice(0, taken))
           t.equal((await takeStep(app, id, step.name, step.role)).statusCode, 200, step.name)
 
+        const { abort } = (await asRole('monitor').get(`/renewals/${id}`)).json()
+        t.equal(abort.allowed, !pastNoReturn, 'the renewal view foretells the answer')
         const res = await asRole('tenant-admin').post(`/renewals/${id}/abort`)
         if (pastNoReturn) {
           t.equal(res.statusCode, 409)
           t.equal(res.json().code, 'CMS_ABORT_REFUSED')
+          t.equal(res.json().detail, abort.explanation, 'and explains it in the same words')
           t.equal((await asRole('monitor').get(`/renewals/${id}`)).json().state, 'active')
           return
         }

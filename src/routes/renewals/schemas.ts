@@ -66,6 +66,9 @@ export const RenewalSchema = Type.Object(
       Type.Object({
         name: Type.Enum([...STEPS], { description: 'Step name.' }),
         role: Type.Enum([...ROLES], { description: 'Role that takes it.' }),
+        change: Type.String({
+          description: "What taking the step changes, with the renewal's aliases: one sentence for a person.",
+        }),
         status: Type.Enum(['done', 'next', 'pending'], { description: 'Done, next to take, or later.' }),
         at: Type.Optional(Type.String({ format: 'date-time', description: 'When it was done.' })),
         by: Type.Optional(Type.String({ description: 'Token name that took it.' })),
@@ -82,6 +85,18 @@ export const RenewalSchema = Type.Object(
         Type.Null(),
       ],
       { description: 'The next step, or null when the renewal is over.' },
+    ),
+    abort: Type.Object(
+      {
+        allowed: Type.Boolean({ description: 'Whether POST /renewals/{id}/abort would be accepted now.' }),
+        pointOfNoReturn: Type.Enum([...STEPS], { description: 'Abort is possible until this step is done.' }),
+        explanation: Type.String({
+          description:
+            'What an abort would restore now, or why it is refused (past the point of no return, or the ' +
+            'renewal is over): the message a refused abort answers with.',
+        }),
+      },
+      { description: 'Whether the renewal can be aborted now, and what that would do.' },
     ),
     recipients: Type.Array(Alias, {
       description: 'The aliases the encryptor encrypts for right now (none while paused).',

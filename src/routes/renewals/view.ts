@@ -1,9 +1,11 @@
+import { describeSteps, explainAbort } from '../../renewals/describe.js'
 import { pendingStep, PROCEDURE } from '../../renewals/procedures.js'
 import type { RenewalDetails } from '../../renewals/service.js'
 
 export function renewalView(r: RenewalDetails) {
   const progress = { procedure: r.procedure, state: r.state, done: r.done }
   const next = pendingStep(progress)
+  const changes = describeSteps(r)
   return {
     id: r.id,
     procedure: r.procedure,
@@ -16,11 +18,13 @@ export function renewalView(r: RenewalDetails) {
       return {
         name: s.name,
         role: s.role,
+        change: changes[i]!.change,
         status: i < r.done ? ('done' as const) : next?.step === s.name ? ('next' as const) : ('pending' as const),
         ...(log ? { at: log.at, by: log.by, ...(log.comment ? { comment: log.comment } : {}) } : {}),
       }
     }),
     next,
+    abort: explainAbort(r),
     recipients: r.recipients,
     paused: r.paused,
     certificate: {
