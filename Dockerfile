@@ -16,6 +16,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The console is bundled here too (esbuild and preact are dev dependencies); only dist/console ships.
+COPY scripts/build-console.ts ./scripts/
+COPY scripts/lib/console-build.ts ./scripts/lib/
 # At run time better-sqlite3 needs its compiled addon only (from the compiler or a prebuilt download,
 # both in build/Release), not its sources, SQLite's amalgamation or the object files (~35 MB).
 RUN npm run build && rm dist/.tsbuildinfo \

@@ -108,6 +108,24 @@ export default tseslint.config(
       ],
     },
   },
+  // The console runs in the browser and talks to the service over HTTP only: it imports its own
+  // files and preact, nothing of the server (which would drag Node code into the bundle).
+  {
+    files: ['src/console/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!preact(/|$)|\\./|\\.\\./(?!\\.\\./))',
+              message: 'The console imports only its own files and preact (docs/console.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // Prettier is the formatter (.prettierrc.json): unformatted code is a lint error, so `npm test` fails on it.
   prettierRecommended,
   // Prettier leaves long strings and comments alone; nothing may pass 120 columns all the same.

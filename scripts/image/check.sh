@@ -141,7 +141,13 @@ cmp -s "$scratch/payload" "$scratch/decrypted" || fail "the decrypted message is
 # /metrics answers a token only (METRICS_REQUIRE_TOKEN's default), and the monitor's token opens it.
 [[ $(curl -sS -o /dev/null -w '%{http_code}' "$url/metrics") == 401 ]] || fail "/metrics answers without a token"
 call GET /metrics "$(token monitor)" 200
-phase "encrypt decrypted by openssl cms, uid $uid, no build tools"
+# The console ships in the image, bundled, under its own strict CSP.
+[[ $(curl -sS -o /dev/null -w '%{http_code}' "$url/console/console.js") == 200 ]] ||
+  fail "/console/console.js is not served"
+console_csp="^content-security-policy: default-src 'self'; script-src 'self'; style-src 'self'"
+curl -sS -D - -o /dev/null "$url/console/" | grep -qi "$console_csp" ||
+  fail "/console/ is not served under the console's CSP"
+phase "encrypt decrypted by openssl cms, console served, uid $uid, no build tools"
 
 size=$(docker image inspect --format '{{.Size}}' "$image")
 say "passed: $image is $((size / 1000000)) MB ($size bytes), base $base"

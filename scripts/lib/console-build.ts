@@ -1,5 +1,5 @@
 import { build } from 'esbuild'
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -30,4 +30,12 @@ export async function buildConsole(out = CONSOLE_OUT): Promise<{ files: string[]
   for (const file of STATIC_FILES) copyFileSync(join(SOURCE, file), join(out, file))
   const files = readdirSync(out)
   return { files, bytes: files.reduce((sum, f) => sum + statSync(join(out, f)).size, 0) }
+}
+
+/**
+ * For tests that serve the console: builds it only when dist/console has no page yet. scripts/test.ts
+ * builds it once before any test file runs, so test files never rebuild it under each other's feet.
+ */
+export async function ensureConsoleBuilt(): Promise<void> {
+  if (!existsSync(join(CONSOLE_OUT, 'index.html')) || !existsSync(join(CONSOLE_OUT, 'console.js'))) await buildConsole()
 }
