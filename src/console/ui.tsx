@@ -91,11 +91,11 @@ export function Region({
   size?: 'table' | 'card' | 'line'
 }) {
   return (
-    <div class={`region region-${size}`} aria-busy={loaded.loading && loaded.data === undefined} aria-label={label}>
+    <div class={`region region-${size}`} aria-busy={loaded.loading && loaded.data === undefined}>
       {loaded.problem ? (
         <ProblemBox problem={loaded.problem} />
       ) : loaded.data === undefined ? (
-        <p class="loading">Loading…</p>
+        <p class="loading">Loading {label.toLowerCase()}…</p>
       ) : (
         children()
       )}

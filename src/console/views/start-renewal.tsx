@@ -50,7 +50,7 @@ export function StartRenewalView({ can, params }: ViewProps) {
       const a = await get<Advice>(`/renewals/advice?${adviceQuery(answers)}`)
       setAdvice(a)
       if (a.question) setAsked((q) => ({ ...q, [a.question!.id]: a.question!.text }))
-      if (a.recommendation) setProcedure(a.recommendation.procedure)
+      setProcedure(a.recommendation ? a.recommendation.procedure : '')
     })
     // asking is a fresh object each render; the answers decide what to ask.
   }, [adviceQuery(answers)])
