@@ -5,6 +5,7 @@ import { Errors } from '../errors.js'
 import { EC_CURVES } from './algorithms.js'
 import { OID } from './oids.js'
 import { tlv, Tag } from './der.js'
+import { daysUntilExpiry } from './validity.js'
 
 export type PublicKeyInfo = { algorithm: 'RSA'; bits: number } | { algorithm: 'EC'; curve: 'P-256' | 'P-384' | 'P-521' }
 
@@ -192,27 +193,56 @@ function keyUsageNames(bits: asn1js.BitString): string[] {
 
 export const MIN_RSA_BITS = 2048
 
+/** A rule of the receiver policy that a certificate met, in words a person reads. */
+export interface PassedCheck {
+  name: 'key' | 'keyUsage' | 'validity'
+  detail: string
+}
+
 /**
- * The rules a receiver certificate must meet before anything is stored. Returns what is worth
- * flagging but not refusing (a certificate not valid yet is normal while a renewal is prepared).
+ * The rules a receiver certificate must meet before anything is stored, in order; each throws its
+ * catalogue error or says how it was met. Also returns what is worth flagging but not refusing (a
+ * certificate not valid yet is normal while a renewal is prepared).
  */
-export function checkReceiverPolicy(cert: ReceiverCertificate, now = new Date()): { notYetValid: boolean } {
-  if (cert.publicKey.algorithm === 'RSA' && cert.publicKey.bits < MIN_RSA_BITS) {
-    throw new Errors.KEY_TOO_WEAK(`The RSA key has ${cert.publicKey.bits} bits; at least ${MIN_RSA_BITS} are required.`)
+export function checkReceiverPolicy(
+  cert: ReceiverCertificate,
+  now = new Date(),
+): { notYetValid: boolean; passed: PassedCheck[] } {
+  const passed: PassedCheck[] = []
+  if (cert.publicKey.algorithm === 'RSA') {
+    if (cert.publicKey.bits < MIN_RSA_BITS) {
+      throw new Errors.KEY_TOO_WEAK(
+        `The RSA key has ${cert.publicKey.bits} bits; at least ${MIN_RSA_BITS} are required.`,
+      )
+    }
+    passed.push({ name: 'key', detail: `RSA ${cert.publicKey.bits} bits (at least ${MIN_RSA_BITS})` })
+  } else {
+    passed.push({ name: 'key', detail: `EC ${cert.publicKey.curve} (a supported curve)` })
   }
+  const needed = cert.publicKey.algorithm === 'RSA' ? 'keyEncipherment' : 'keyAgreement'
   if (cert.keyUsage) {
-    const needed = cert.publicKey.algorithm === 'RSA' ? 'keyEncipherment' : 'keyAgreement'
     if (!cert.keyUsage.includes(needed)) {
       throw new Errors.KEY_USAGE_FORBIDS_ENCRYPTION(
         `The certificate's keyUsage (${cert.keyUsage.join(', ') || 'empty'}) does not allow ${needed}, ` +
           `which ${cert.publicKey.algorithm} recipients need.`,
       )
     }
+    passed.push({ name: 'keyUsage', detail: `keyUsage allows ${needed}` })
+  } else {
+    passed.push({ name: 'keyUsage', detail: 'no keyUsage extension: any use allowed' })
   }
   if (cert.notAfter.getTime() <= now.getTime()) {
     throw new Errors.CERTIFICATE_EXPIRED(`The certificate expired on ${cert.notAfter.toISOString()}.`)
   }
-  return { notYetValid: cert.notBefore.getTime() > now.getTime() }
+  const notYetValid = cert.notBefore.getTime() > now.getTime()
+  const days = daysUntilExpiry(cert, now.getTime())
+  passed.push({
+    name: 'validity',
+    detail:
+      (notYetValid ? `not valid before ${cert.notBefore.toISOString()}, ` : '') +
+      `valid until ${cert.notAfter.toISOString()}, ${days} day${days === 1 ? '' : 's'}`,
+  })
+  return { notYetValid, passed }
 }
 
 const parsedByFingerprint = new Map<string, ReceiverCertificate>()

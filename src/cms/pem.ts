@@ -1,6 +1,11 @@
 import { createPrivateKey } from 'node:crypto'
 import { Errors } from '../errors.js'
-import { checkReceiverPolicy, parseReceiverCertificate, type ReceiverCertificate } from './certificate.js'
+import {
+  checkReceiverPolicy,
+  parseReceiverCertificate,
+  type PassedCheck,
+  type ReceiverCertificate,
+} from './certificate.js'
 
 // Linear on any input: anchored, one character class, nothing to backtrack into.
 const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/
@@ -10,11 +15,15 @@ const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/
  * Refuses private keys outright, so a key sent by mistake is never stored or echoed.
  */
 export function decodeCertificateUpload(body: Buffer): Buffer {
+  return decodeUpload(body).der
+}
+
+function decodeUpload(body: Buffer): { der: Buffer; format: 'PEM' | 'DER' } {
   const text = body.toString('latin1')
-  if (text.includes('-----BEGIN')) return decodePem(text)
+  if (text.includes('-----BEGIN')) return { der: decodePem(text), format: 'PEM' }
   if (body.length === 0) throw new Errors.EMPTY_BODY('The body is empty; send one certificate as PEM or DER.')
   if (looksLikePrivateKey(body)) throw new Errors.PRIVATE_KEY_IN_BODY()
-  return body
+  return { der: body, format: 'DER' }
 }
 
 function decodePem(text: string): Buffer {
@@ -119,11 +128,27 @@ function looksLikePrivateKey(der: Buffer): boolean {
   return false
 }
 
+/** A check an upload passed: how it was decoded, then each rule of the receiver policy. */
+export interface UploadCheck {
+  name: 'parse' | PassedCheck['name']
+  detail: string
+}
+
+/**
+ * Decodes, parses and checks an uploaded certificate (the same rules for keystore uploads and
+ * renewals), saying how each check was passed; throws the catalogue error of the first that fails.
+ */
+export function inspectCertificateUpload(upload: Buffer): { certificate: ReceiverCertificate; checks: UploadCheck[] } {
+  const { der, format } = decodeUpload(upload)
+  const certificate = parseReceiverCertificate(der)
+  const { passed } = checkReceiverPolicy(certificate)
+  const parsed = { name: 'parse' as const, detail: `Parsed: one X.509 certificate (${format}), ${certificate.subject}` }
+  return { certificate, checks: [parsed, ...passed] }
+}
+
 /** Decodes, parses and checks an uploaded certificate: the same rules for keystore uploads and renewals. */
 export function validateCertificateUpload(upload: Buffer): ReceiverCertificate {
-  const certificate = parseReceiverCertificate(decodeCertificateUpload(upload))
-  checkReceiverPolicy(certificate)
-  return certificate
+  return inspectCertificateUpload(upload).certificate
 }
 
 /** One DER certificate as PEM (RFC 7468 section 5: base64 in lines of 64 characters). */

@@ -34,10 +34,8 @@ export async function storeCertificate(
   certificate: ReceiverCertificate,
 ) {
   const { tx } = ctx
-  const existing = await keystoreRepository.find(tx, alias)
-  if (existing?.sha256_fingerprint === certificate.sha256Fingerprint)
-    return { created: false, changed: false, row: existing }
-  await users.checkChange(tx, alias, certificate)
+  const { existing, action } = await planStore(tx, users, alias, certificate)
+  if (action === 'unchanged') return { created: false, changed: false, row: existing! }
   const at = new Date().toISOString()
   const row = { alias, certificate: certificate.der, sha256_fingerprint: certificate.sha256Fingerprint, at }
   if (existing) {
@@ -55,6 +53,18 @@ export async function storeCertificate(
   })
   ctx.touched({ kind: 'keystore', alias })
   return { created: !existing, changed: true, row: stored }
+}
+
+/**
+ * What storing `certificate` under `alias` would do, and the proof that it may: the same certificate
+ * again changes nothing; a new one must leave every encryptor listing the alias able to encrypt.
+ * Reads only, so a check of an upload (POST .../check) runs it as the store does.
+ */
+export async function planStore(db: Executor, users: AliasUsers, alias: string, certificate: ReceiverCertificate) {
+  const existing = await keystoreRepository.find(db, alias)
+  if (existing?.sha256_fingerprint === certificate.sha256Fingerprint) return { existing, action: 'unchanged' as const }
+  await users.checkChange(db, alias, certificate)
+  return { existing, action: existing ? ('replace' as const) : ('create' as const) }
 }
 
 /** Deletes `alias` (kept in its history), refused when an encryptor would be left unable to encrypt. */

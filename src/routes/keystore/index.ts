@@ -6,9 +6,15 @@ import { Errors } from '../../errors.js'
 import { actorOf } from '../../plugins/auth.js'
 import { etag } from '../../store/preconditions.js'
 import { Alias, binaryBody, CERTIFICATE_ERRORS, ConditionalHeaders, ref, textBody } from '../schemas.js'
-import { CertificateJsonBody, KeystoreEntryDetailsSchema, KeystoreEntrySchema, ListQuery } from './schemas.js'
+import {
+  CertificateCheckSchema,
+  CertificateJsonBody,
+  KeystoreEntryDetailsSchema,
+  KeystoreEntrySchema,
+  ListQuery,
+} from './schemas.js'
 import { deleteRoute, preconditions, SAVED_HEADERS, savedResponses, sendSaved } from '../versioned.js'
-import { entryDetailsView, entryView } from './view.js'
+import { entryDetailsView, entryView, uploadCheckView } from './view.js'
 
 const AliasParams = Type.Object({ alias: Alias })
 /** Media types a certificate may be uploaded as, besides JSON and text/plain (which Fastify parses itself). */
@@ -19,6 +25,30 @@ const CERTIFICATE_MEDIA_TYPES = [
   'application/octet-stream',
 ]
 const KeystoreEntry = ref(KeystoreEntrySchema)
+/** Validated by the certificate parser, not by a schema; JSON is the one body with a schema. */
+const CERTIFICATE_BODIES = {
+  'application/x-pem-file': textBody('One certificate, PEM.'),
+  'text/plain': textBody('One certificate, PEM.'),
+  'application/pkix-cert': binaryBody('One certificate, DER.'),
+  'application/x-x509-ca-cert': binaryBody('One certificate, DER or PEM.'),
+  'application/octet-stream': binaryBody('One certificate, DER or PEM.'),
+}
+const CertificateBody = { content: { 'application/json': { schema: CertificateJsonBody } } }
+/** Why an upload is refused before anything is written: PUT and its check answer the same. */
+const UPLOAD_ERRORS = [
+  ...CERTIFICATE_ERRORS,
+  Errors.PRECONDITION_FAILED,
+  Errors.RENEWAL_IN_PROGRESS,
+  Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+]
+
+/** The certificate bytes of an upload, whichever media type it came as. */
+function uploadOf(body: unknown): Buffer {
+  const upload = body as Buffer | string | { certificate: string } | undefined
+  if (Buffer.isBuffer(upload)) return upload
+  if (typeof upload === 'string') return Buffer.from(upload, 'utf8')
+  return Buffer.from(upload?.certificate ?? '', 'utf8')
+}
 
 /** Receiver certificates by alias. Writes are the tenant administrator's; any role may read. */
 const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> = async (fastify, opts) => {
@@ -37,7 +67,12 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
         querystring: ListQuery,
         response: {
           200: Type.Object(
-            { entries: Type.Array(KeystoreEntry, { description: 'Entries, by alias.' }) },
+            {
+              entries: Type.Array(KeystoreEntry, { description: 'Entries, by alias.' }),
+              expiryWarningDays: Type.Integer({
+                description: 'EXPIRY_WARNING_DAYS: an entry is expiringSoon when it ends within this many days.',
+              }),
+            },
             { description: 'The keystore entries.' },
           ),
         },
@@ -45,7 +80,7 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
     },
     async (request) => {
       const entries = await fastify.keystore.list({ expiringWithinDays: request.query.expiringWithinDays })
-      return { entries: entries.map((e) => entryView(e, warningDays)) }
+      return { entries: entries.map((e) => entryView(e, warningDays)), expiryWarningDays: warningDays }
     },
   )
 
@@ -94,22 +129,9 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
     {
       config: {
         roles: ['tenant-admin'],
-        errors: [
-          Errors.AUDIT_ANCHOR_BROKEN,
-          ...CERTIFICATE_ERRORS,
-          Errors.PRECONDITION_FAILED,
-          Errors.RENEWAL_IN_PROGRESS,
-          Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
-        ],
+        errors: [Errors.AUDIT_ANCHOR_BROKEN, ...UPLOAD_ERRORS],
         responseHeaders: SAVED_HEADERS,
-        // Validated by the certificate parser, not by a schema.
-        documentedBody: {
-          'application/x-pem-file': textBody('One certificate, PEM.'),
-          'text/plain': textBody('One certificate, PEM.'),
-          'application/pkix-cert': binaryBody('One certificate, DER.'),
-          'application/x-x509-ca-cert': binaryBody('One certificate, DER or PEM.'),
-          'application/octet-stream': binaryBody('One certificate, DER or PEM.'),
-        },
+        documentedBody: CERTIFICATE_BODIES,
       },
       schema: {
         tags: ['keystore'],
@@ -119,20 +141,14 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
           'JSON {"certificate": "<PEM>"}. A replaced certificate is kept in the history.',
         params: AliasParams,
         headers: ConditionalHeaders,
-        body: { content: { 'application/json': { schema: CertificateJsonBody } } },
+        body: CertificateBody,
         response: savedResponses(KeystoreEntrySchema),
       },
     },
     async (request, reply) => {
-      const body = request.body as Buffer | string | { certificate: string } | undefined
-      const upload = Buffer.isBuffer(body)
-        ? body
-        : typeof body === 'string'
-          ? Buffer.from(body, 'utf8')
-          : Buffer.from(body?.certificate ?? '', 'utf8')
       const { created, entry } = await fastify.keystore.put(
         request.params.alias,
-        upload,
+        uploadOf(request.body),
         actorOf(request),
         preconditions(request.headers),
       )
@@ -142,6 +158,32 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
       )
       sendSaved(reply, { created, version: entry.version, location: `/keystore/entries/${entry.alias}` })
       return entryView(entry, warningDays)
+    },
+  )
+
+  fastify.post(
+    '/keystore/entries/:alias/check',
+    {
+      config: { roles: ['tenant-admin'], errors: UPLOAD_ERRORS, documentedBody: CERTIFICATE_BODIES },
+      schema: {
+        tags: ['keystore'],
+        summary: 'Check a certificate as PUT would, without storing it',
+        description:
+          'The same bodies, headers and checks as PUT /keystore/entries/{alias}, with the same errors; a 200 ' +
+          'lists how each check was passed and what PUT would do. Nothing is stored or audited.',
+        params: AliasParams,
+        headers: ConditionalHeaders,
+        body: CertificateBody,
+        response: { 200: CertificateCheckSchema },
+      },
+    },
+    async (request) => {
+      const result = await fastify.keystore.check(
+        request.params.alias,
+        uploadOf(request.body),
+        preconditions(request.headers),
+      )
+      return uploadCheckView(result, warningDays)
     },
   )
 

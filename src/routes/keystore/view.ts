@@ -1,6 +1,6 @@
 import type { ReceiverCertificate } from '../../cms/certificate.js'
-import { daysUntilExpiry, expiresWithin } from '../../cms/validity.js'
-import type { KeystoreEntry, KeystoreEntryDetails } from '../../keystore/service.js'
+import { certificateWarnings, daysUntilExpiry, expiresWithin } from '../../cms/validity.js'
+import type { KeystoreEntry, KeystoreEntryDetails, UploadCheckResult } from '../../keystore/service.js'
 
 function certificateView(c: ReceiverCertificate) {
   return {
@@ -13,10 +13,8 @@ function certificateView(c: ReceiverCertificate) {
   }
 }
 
-export function entryView(e: KeystoreEntry, expiryWarningDays: number, now = Date.now()) {
-  const c = e.certificate
+function certificateDetailsView(c: ReceiverCertificate, expiryWarningDays: number, now: number) {
   return {
-    alias: e.alias,
     ...certificateView(c),
     publicKey: c.publicKey,
     subjectKeyIdentifier: c.subjectKeyIdentifier?.toString('hex'),
@@ -24,9 +22,28 @@ export function entryView(e: KeystoreEntry, expiryWarningDays: number, now = Dat
     notYetValid: c.notBefore.getTime() > now,
     daysUntilExpiry: daysUntilExpiry(c, now),
     expiringSoon: expiresWithin(c, expiryWarningDays, now),
+  }
+}
+
+export function entryView(e: KeystoreEntry, expiryWarningDays: number, now = Date.now()) {
+  return {
+    alias: e.alias,
+    ...certificateDetailsView(e.certificate, expiryWarningDays, now),
     version: e.version,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,
+  }
+}
+
+export function uploadCheckView(r: UploadCheckResult, expiryWarningDays: number, now = Date.now()) {
+  return {
+    alias: r.alias,
+    action: r.action,
+    currentVersion: r.currentVersion,
+    certificate: certificateDetailsView(r.certificate, expiryWarningDays, now),
+    usedBy: r.usedBy,
+    checks: r.checks.map((c) => ({ name: c.name, passed: true as const, detail: c.detail })),
+    warnings: certificateWarnings(r.certificate, expiryWarningDays, now),
   }
 }
 
