@@ -4,6 +4,8 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { ensureConsoleBuilt } from '../../scripts/lib/console-build.js'
+import { CONSOLE_CSP } from '../../src/routes/console.js'
 import { freshDatabaseUrl, storeDir, TOKENS } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate } from '../helpers/pki.js'
@@ -204,4 +206,26 @@ t.test('the replicas get the address nginx saw, never one the client wrote', asy
   const seen = JSON.parse(res.body.toString()) as IncomingHttpHeaders
   t.equal(seen['x-forwarded-for'], '127.0.0.1', 'X-Forwarded-For is the address nginx saw, alone')
   t.match(seen['x-request-id'], /^[0-9a-f]{32}$/, "X-Request-Id is nginx's own")
+})
+
+t.test('the console works behind the proxy: the page, its bundle under its CSP, and the API it calls', async (t) => {
+  t.ok(NGINX, 'nginx is installed (Debian package nginx; .ci/run installs it)')
+  if (!NGINX) return
+  await ensureConsoleBuilt()
+  const replica = await startReplica(t, 'nginx-console', await freshDatabaseUrl(t))
+  const proxy = await startNginx(t, CONF, replica.port)
+  const bare = await send(proxy.port, 'GET', '/console')
+  t.equal(bare.status, 302)
+  t.equal(bare.headers.location, '/console/', 'a relative redirect, right behind any host name')
+  const page = await send(proxy.port, 'GET', '/console/')
+  t.equal(page.status, 200)
+  t.equal(page.headers['content-security-policy'], CONSOLE_CSP)
+  t.match(page.body.toString(), /src="console.js"/)
+  const script = await send(proxy.port, 'GET', '/console/console.js')
+  t.equal(script.status, 200)
+  t.match(script.headers['content-type'], /javascript/)
+  t.ok(script.body.length > 1000, 'the bundle arrives whole')
+  const me = await send(proxy.port, 'GET', '/whoami', { authorization: `Bearer ${TOKENS.monitor}` })
+  t.equal(me.status, 200)
+  t.same(JSON.parse(me.body.toString()).roles, ['monitor'])
 })
