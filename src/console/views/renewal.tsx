@@ -121,14 +121,16 @@ export function RenewalView({ me, can, params }: ViewProps) {
                 )}
                 {can.takesSteps ? (
                   <>
-                    <Field label="Comment (kept in the audit record)" id="step-comment">
-                      <input
-                        id="step-comment"
-                        maxLength={2000}
-                        value={comment}
-                        onInput={(e) => setComment((e.currentTarget as HTMLInputElement).value)}
-                      />
-                    </Field>
+                    {holdsNext || can.startsRenewals ? (
+                      <Field label="Comment (kept in the audit record)" id="step-comment">
+                        <input
+                          id="step-comment"
+                          maxLength={2000}
+                          value={comment}
+                          onInput={(e) => setComment((e.currentTarget as HTMLInputElement).value)}
+                        />
+                      </Field>
+                    ) : null}
                     <div class="actions">
                       <button type="button" disabled={!holdsNext || action.busy} onClick={() => take(r!.next!.step)}>
                         Take step: {r!.next.step}
