@@ -85,6 +85,36 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   await check(op, 'unsupported media type', put('x', { body: '<x/>', headers: { 'content-type': 'application/xml' } }))
   await check(op, 'expired certificate', put('x', { body: expired.pem, headers: pem }))
 
+  op = 'POST /keystore/entries/{alias}/check'
+  const checkUpload = (alias: string, req: Request) =>
+    send('POST', `/keystore/entries/${alias}/check`, { role: 'tenant-admin', ...req })
+  await check(
+    op,
+    'replace, from PEM',
+    checkUpload('partner', { body: next.pem, headers: { ...pem, 'if-match': '"1"' } }),
+  )
+  await check(
+    op,
+    'create, from DER',
+    checkUpload('unstored', { body: spare.der, headers: { 'content-type': 'application/pkix-cert' } }),
+  )
+  await check(op, 'unchanged, from JSON', checkUpload('partner', { body: { certificate: partner.pem } }))
+  await check(op, 'broken PEM', checkUpload('x', { body: '-----BEGIN CERTIFICATE-----\nnope\n', headers: pem }))
+  await check(op, 'expired certificate', checkUpload('x', { body: expired.pem, headers: pem }))
+  await check(
+    op,
+    'If-Match a stale version',
+    checkUpload('partner', { body: next.pem, headers: { ...pem, 'if-match': '"9"' } }),
+  )
+  await check(op, 'wrong role', checkUpload('x', { role: 'monitor', body: partner.pem, headers: pem }))
+  await check(op, 'no token', send('POST', '/keystore/entries/x/check', { body: partner.pem, headers: pem }))
+  await check(
+    op,
+    'unsupported media type',
+    checkUpload('x', { body: '<x/>', headers: { 'content-type': 'application/xml' } }),
+  )
+  await check(op, 'body over BODY_LIMIT', checkUpload('x', { body: { certificate: 'A'.repeat(5000) } }))
+
   op = 'GET /keystore/entries'
   await check(op, 'list', send('GET', '/keystore/entries', { role: 'monitor' }))
   await check(op, 'negative filter', send('GET', '/keystore/entries?expiringWithinDays=-1', { role: 'monitor' }))
@@ -184,6 +214,15 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   op = 'GET /renewals'
   await check(op, 'list', send('GET', '/renewals?state=active', { role: 'monitor' }))
   await check(op, 'unknown state', send('GET', '/renewals?state=sleeping', { role: 'monitor' }))
+  op = 'GET /renewals/advice'
+  await check(op, 'the first question', send('GET', '/renewals/advice', { role: 'integration-flow' }))
+  await check(
+    op,
+    'a recommendation',
+    send('GET', '/renewals/advice?decryptsWithBothKeys=false&acceptsSeveralRecipientInfos=false', { role: 'monitor' }),
+  )
+  await check(op, 'not a boolean', send('GET', '/renewals/advice?hasPreparedAlias=perhaps', { role: 'monitor' }))
+  await check(op, 'no token', send('GET', '/renewals/advice'))
   op = 'GET /renewals/{id}'
   await check(op, 'one', send('GET', `/renewals/${renewal.id}`, { role: 'monitor' }))
   await check(op, 'unknown', send('GET', `/renewals/${randomUUID()}`, { role: 'monitor' }))
@@ -245,6 +284,9 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   op = 'GET /audit/head'
   await check(op, 'head', send('GET', '/audit/head', { role: 'monitor' }))
   await check(op, 'wrong role', send('GET', '/audit/head', { role: 'integration-flow' }))
+  op = 'GET /whoami'
+  await check(op, 'a token', send('GET', '/whoami', { role: 'integration-developer' }))
+  await check(op, 'no token', send('GET', '/whoami'))
   op = 'GET /metrics'
   await check(op, 'scrape', send('GET', '/metrics', { role: 'monitor' }))
   await check(op, 'no token', send('GET', '/metrics'))
