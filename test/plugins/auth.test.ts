@@ -26,6 +26,7 @@ const ACCESS: Record<string, Role[] | 'public'> = {
   'GET /keystore/entries/{alias}': EVERYONE,
   'GET /keystore/entries/{alias}/certificate': EVERYONE,
   'PUT /keystore/entries/{alias}': ADMIN,
+  'POST /keystore/entries/{alias}/check': ADMIN,
   'DELETE /keystore/entries/{alias}': ADMIN,
   'GET /encryptors': EVERYONE,
   'GET /encryptors/{id}': EVERYONE,
@@ -37,11 +38,13 @@ const ACCESS: Record<string, Role[] | 'public'> = {
   'POST /renewals': ADMIN,
   'GET /renewals': EVERYONE,
   'GET /renewals/{id}': EVERYONE,
+  'GET /renewals/advice': EVERYONE,
   'POST /renewals/{id}/steps/{step}': ['tenant-admin', 'integration-developer'],
   'POST /renewals/{id}/abort': ADMIN,
   'GET /audit': ['tenant-admin', 'monitor'],
   'GET /audit/verify': ['tenant-admin', 'monitor'],
   'GET /audit/head': ['tenant-admin', 'monitor'],
+  'GET /whoami': EVERYONE,
 }
 
 t.test('every route: no token and a bad token are 401, each wrong role is 403, and nothing changes', async (t) => {
