@@ -62,8 +62,16 @@ const SYSTEM = ['test/system']
 /** Two service processes on one database: only PostgreSQL has replicas. */
 const POSTGRES_ONLY = ['test/system/replicas.test.ts']
 
-/** Tests that start their service processes on SQLite whatever the run's store: run once, in the SQLite pass. */
-const SQLITE_ONLY = ['test/system/sqlite-overlap.test.ts']
+/**
+ * Tests that start their service processes on SQLite whatever the run's store: run once, in the SQLite
+ * pass. The console's browser tests (Debian's chromium, /usr/bin/chromium or CHROMIUM_PATH) are among
+ * them; they are in neither test:unit nor test:app.
+ */
+const SQLITE_ONLY = [
+  'test/console/renewal-journey.test.ts',
+  'test/console/roles-and-errors.test.ts',
+  'test/system/sqlite-overlap.test.ts',
+]
 
 /** Tools that keep a cache in the temp directory across runs: not something a test left behind. */
 const TOOL_CACHES = [/^tsx-\d+$/, /^node-compile-cache$/, /^v8-compile-cache/, /^npm-\d+-/]
