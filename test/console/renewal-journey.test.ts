@@ -8,6 +8,7 @@ import {
   launchChromium,
   startConsoleService,
   type ConsoleTab,
+  type PageGlobals,
 } from '../helpers/browser.js'
 import { api, encrypt, opensWith, receivers, recipientInfos, status } from './seed.js'
 
@@ -70,6 +71,11 @@ t.test('an add-alias renewal through the console, admin and developer taking tur
   const newAlias = await page.getByLabel("New alias (the receiver's new key)").inputValue()
   t.match(newAlias, /^partner-ag-\d{4}$/, `the new alias is prefilled: ${newAlias}`)
   await page.getByLabel('Certificate file (PEM or DER)').setInputFiles(newKey!.certPath)
+  // The file is read into the text area asynchronously.
+  await page.waitForFunction(() => {
+    const { document } = globalThis as unknown as PageGlobals
+    return !!(document.querySelector('#wz-cert-pem') as { value?: string } | null)?.value
+  })
   t.equal(
     (await page.getByLabel('Or paste the certificate (PEM)').inputValue()).trim(),
     newKey!.pem.trim(),
