@@ -103,6 +103,8 @@ export function App() {
         <header class="topbar">
           <span class="brand">cms-encryptor console</span>
         </header>
+        {/* Holds the navigation's place while the token is checked, so the page does not move when it appears. */}
+        <div class="nav-placeholder" aria-hidden="true" />
         <main id="main">
           {state.status === 'checking' ? (
             <p class="loading">Checking the token…</p>

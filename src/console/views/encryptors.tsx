@@ -76,6 +76,8 @@ export function EncryptorView({ can, params }: ViewProps) {
   const [alias, setAlias] = useState('')
   const change = useAction()
   const e = loaded.data?.encryptor
+  // While a renewal owns the encryptor its aliases change through the renewal's steps only (409 otherwise).
+  const editable = can.changesEncryptors && !loaded.data?.renewal
   const ifMatch = (): Record<string, string> => (loaded.data?.etag ? { 'if-match': loaded.data.etag } : {})
   const add = async (ev: Event) => {
     ev.preventDefault()
@@ -141,7 +143,7 @@ export function EncryptorView({ can, params }: ViewProps) {
                 <li key={a}>
                   <a href={href('keystore', a)}>{a}</a>
                   {e!.recipients.includes(a) ? null : <span class="flag"> no certificate: skipped</span>}
-                  {can.changesEncryptors ? (
+                  {editable ? (
                     <button
                       type="button"
                       class="secondary small"
@@ -156,7 +158,7 @@ export function EncryptorView({ can, params }: ViewProps) {
               ))}
             </ul>
             <ProblemBox problem={change.problem} id="enc-problem" />
-            {can.changesEncryptors ? (
+            {editable ? (
               <form class="inline-form" onSubmit={add}>
                 <Field label="Alias to add" id="enc-add" problem={change.problem} name="alias">
                   <input

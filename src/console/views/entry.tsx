@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks'
 import { call, get, seg } from '../api'
 import type { ViewProps } from '../app'
+import { loadRenewals } from '../data'
 import { href } from '../route'
 import type { KeystoreEntryDetails, KeystoreList } from '../types'
 import { DaysLeft, Empty, ProblemBox, Region, date, dateTime, keyText, useAction, useLoad } from '../ui'
@@ -25,11 +26,14 @@ async function download(alias: string) {
 export function EntryView({ can, params }: ViewProps) {
   const alias = params[0]!
   const loaded = useLoad(async () => {
-    const [entry, list] = await Promise.all([
+    const [entry, list, renewals] = await Promise.all([
       get<KeystoreEntryDetails>(`/keystore/entries/${seg(alias)}`),
       get<KeystoreList>('/keystore/entries?expiringWithinDays=0'),
+      loadRenewals('active'),
     ])
-    return { entry, warningDays: list.expiryWarningDays ?? 30 }
+    // An active renewal owns its aliases: their certificates change through its steps only.
+    const renewal = renewals.find((r) => r.currentAlias === alias || r.newAlias === alias) ?? null
+    return { entry, warningDays: list.expiryWarningDays ?? 30, renewal }
   }, [alias])
   const [replacing, setReplacing] = useState(false)
   const downloading = useAction()
@@ -43,6 +47,15 @@ export function EntryView({ can, params }: ViewProps) {
       <Region loaded={loaded} label={`Entry ${alias}`} size="card">
         {() => (
           <>
+            {loaded.data!.renewal ? (
+              <p class="notice">
+                A renewal owns this alias:{' '}
+                <a href={href('renewals', loaded.data!.renewal.id)}>
+                  {loaded.data!.renewal.procedure} of {loaded.data!.renewal.encryptorId}
+                </a>
+                . Its certificate changes through the renewal's steps.
+              </p>
+            ) : null}
             <dl class="details">
               <dt>Subject</dt>
               <dd class="dn">{e!.subject}</dd>
@@ -81,7 +94,7 @@ export function EntryView({ can, params }: ViewProps) {
               <button type="button" class="secondary" onClick={() => downloading.run(() => download(alias))}>
                 Download certificate
               </button>
-              {can.changesKeystore && !replacing ? (
+              {can.changesKeystore && !replacing && !loaded.data!.renewal ? (
                 <button type="button" class="secondary" onClick={() => setReplacing(true)}>
                   Replace certificate…
                 </button>

@@ -5,7 +5,7 @@ import { CertificateInput, type CertificateUpload } from '../certificate-input'
 import { loadEncryptors, loadKeystore } from '../data'
 import { href, navigate } from '../route'
 import { PROCEDURES, type Advice, type Procedure, type Renewal } from '../types'
-import { Field, ProblemBox, Region, RoleBadge, useAction, useLoad } from '../ui'
+import { Field, ProblemBox, RoleBadge, useAction, useLoad } from '../ui'
 
 type Answers = Record<string, boolean>
 
@@ -99,178 +99,176 @@ export function StartRenewalView({ can, params }: ViewProps) {
   return (
     <section>
       <h1 tabIndex={-1}>Start a renewal</h1>
-      <Region loaded={context} label="Encryptors" size="line">
-        {() => (
-          <form onSubmit={submit} class="wizard">
-            <fieldset>
-              <legend>1. Which receiver?</legend>
-              <Field label="Encryptor" id="wz-encryptor" problem={starting.problem} name="encryptorId">
-                <select
-                  id="wz-encryptor"
-                  required
-                  value={encryptorId}
-                  onChange={(e) => {
-                    setEncryptorId((e.currentTarget as HTMLSelectElement).value)
-                    setCurrentAlias('')
-                  }}
-                >
-                  <option value="">Choose an encryptor</option>
-                  {context.data!.encryptors.map((en) => (
-                    <option key={en.id} value={en.id}>
-                      {en.id}
-                    </option>
-                  ))}
-                </select>
-              </Field>
-              <Field
-                label="Current alias (the receiver's old key)"
-                id="wz-current"
-                problem={starting.problem}
-                name="currentAlias"
-              >
-                <select
-                  id="wz-current"
-                  required
-                  value={currentAlias}
-                  onChange={(e) => setCurrentAlias((e.currentTarget as HTMLSelectElement).value)}
-                >
-                  <option value="">Choose an alias</option>
-                  {(encryptor?.receiverAliases ?? [])
-                    .filter((a) => context.data!.aliases.has(a))
-                    .map((a) => (
-                      <option key={a} value={a}>
-                        {a}
-                      </option>
-                    ))}
-                </select>
-              </Field>
-            </fieldset>
-
-            <fieldset>
-              <legend>2. What can the receiver do?</legend>
-              {Object.entries(answers).map(([question, value]) => (
-                <p key={question} class="answered">
-                  <span>{asked[question] ?? question}</span> <strong>{value ? 'Yes' : 'No'}</strong>{' '}
-                  <button type="button" class="secondary small" onClick={() => setAnswers(answersBefore(question))}>
-                    Change<span class="sr-only"> the answer: {asked[question] ?? question}</span>
-                  </button>
-                </p>
+      {/* The form is there at once (its lists fill in when loaded), so nothing moves when data arrives. */}
+      <ProblemBox problem={context.problem} />
+      <form onSubmit={submit} class="wizard">
+        <fieldset>
+          <legend>1. Which receiver?</legend>
+          <Field label="Encryptor" id="wz-encryptor" problem={starting.problem} name="encryptorId">
+            <select
+              id="wz-encryptor"
+              required
+              value={encryptorId}
+              onChange={(e) => {
+                setEncryptorId((e.currentTarget as HTMLSelectElement).value)
+                setCurrentAlias('')
+              }}
+            >
+              <option value="">{context.data ? 'Choose an encryptor' : 'Loading the encryptors…'}</option>
+              {(context.data?.encryptors ?? []).map((en) => (
+                <option key={en.id} value={en.id}>
+                  {en.id}
+                </option>
               ))}
-              {advice?.question ? (
-                <div class="question" role="group" aria-labelledby="wz-q" aria-describedby="wz-q-help">
-                  <p id="wz-q" class="question-text">
-                    {advice.question.text}
-                  </p>
-                  <p id="wz-q-help" class="hint">
-                    {advice.question.help}
-                    {advice.question.id === 'hasPreparedAlias' && encryptor ? (
-                      <>
-                        {' '}
-                        {prepared.length
-                          ? `${encryptor.id} lists ${prepared.join(', ')} without a certificate.`
-                          : `${encryptor.id} lists no alias without a certificate${
-                              encryptor.missingAlias === 'skip' ? '' : ' (and its missingAlias is "fail")'
-                            }.`}
-                      </>
-                    ) : null}
-                  </p>
-                  <div class="actions">
-                    <button type="button" class="secondary" onClick={() => answer(advice.question!.id, true)}>
-                      Yes
-                    </button>
-                    <button type="button" class="secondary" onClick={() => answer(advice.question!.id, false)}>
-                      No
-                    </button>
-                  </div>
-                </div>
-              ) : null}
-              <ProblemBox problem={asking.problem} />
-              {advice?.recommendation ? (
-                <div class="recommendation" role="status">
-                  <p>
-                    Recommended: <strong class="procedure">{advice.recommendation.procedure}</strong>.{' '}
-                    {advice.recommendation.why}
-                  </p>
-                  <ol class="plain-steps">
-                    {advice.recommendation.steps.map((s) => (
-                      <li key={s.name}>
-                        <code>{s.name}</code> by <RoleBadge role={s.role} />
-                      </li>
-                    ))}
-                  </ol>
-                </div>
-              ) : null}
-            </fieldset>
+            </select>
+          </Field>
+          <Field
+            label="Current alias (the receiver's old key)"
+            id="wz-current"
+            problem={starting.problem}
+            name="currentAlias"
+          >
+            <select
+              id="wz-current"
+              required
+              value={currentAlias}
+              onChange={(e) => setCurrentAlias((e.currentTarget as HTMLSelectElement).value)}
+            >
+              <option value="">Choose an alias</option>
+              {(encryptor?.receiverAliases ?? [])
+                .filter((a) => context.data?.aliases.has(a))
+                .map((a) => (
+                  <option key={a} value={a}>
+                    {a}
+                  </option>
+                ))}
+            </select>
+          </Field>
+        </fieldset>
 
-            {procedure ? (
-              <fieldset>
-                <legend>3. The new certificate</legend>
-                <Field label="Procedure" id="wz-procedure" problem={starting.problem} name="procedure">
-                  <select
-                    id="wz-procedure"
-                    value={procedure}
-                    onChange={(e) => setProcedure((e.currentTarget as HTMLSelectElement).value as Procedure)}
-                  >
-                    {PROCEDURES.map((p) => (
-                      <option key={p} value={p}>
-                        {p}
-                        {p === advice?.recommendation?.procedure ? ' (recommended)' : ''}
-                      </option>
-                    ))}
-                  </select>
-                </Field>
-                {needsNewAlias ? (
-                  <Field
-                    label="New alias (the receiver's new key)"
-                    id="wz-new-alias"
-                    problem={starting.problem}
-                    name="newAlias"
-                    hint={
-                      procedure === 'prepared-alias'
-                        ? 'The prepared alias the encryptor already lists.'
-                        : 'A new alias, added to the encryptor beside the current one.'
-                    }
-                  >
-                    <input
-                      id="wz-new-alias"
-                      required
-                      maxLength={250}
-                      value={newAlias}
-                      aria-describedby="wz-new-alias-hint"
-                      onInput={(e) => setNewAlias((e.currentTarget as HTMLInputElement).value)}
-                    />
-                  </Field>
+        <fieldset>
+          <legend>2. What can the receiver do?</legend>
+          {Object.entries(answers).map(([question, value]) => (
+            <p key={question} class="answered">
+              <span>{asked[question] ?? question}</span> <strong>{value ? 'Yes' : 'No'}</strong>{' '}
+              <button type="button" class="secondary small" onClick={() => setAnswers(answersBefore(question))}>
+                Change<span class="sr-only"> the answer: {asked[question] ?? question}</span>
+              </button>
+            </p>
+          ))}
+          {advice?.question ? (
+            <div class="question" role="group" aria-labelledby="wz-q" aria-describedby="wz-q-help">
+              <p id="wz-q" class="question-text">
+                {advice.question.text}
+              </p>
+              <p id="wz-q-help" class="hint">
+                {advice.question.help}
+                {advice.question.id === 'hasPreparedAlias' && encryptor ? (
+                  <>
+                    {' '}
+                    {prepared.length
+                      ? `${encryptor.id} lists ${prepared.join(', ')} without a certificate.`
+                      : `${encryptor.id} lists no alias without a certificate${
+                          encryptor.missingAlias === 'skip' ? '' : ' (and its missingAlias is "fail")'
+                        }.`}
+                  </>
                 ) : null}
-                <CertificateInput id="wz-cert" value={upload} onChange={setUpload} problem={starting.problem} />
-                {procedure === 'downtime' ? (
-                  <div class="row">
-                    <Field label="Downtime starts (optional)" id="wz-start" problem={starting.problem} name="downtime">
-                      <input
-                        id="wz-start"
-                        type="datetime-local"
-                        value={start}
-                        onInput={(e) => setStart((e.currentTarget as HTMLInputElement).value)}
-                      />
-                    </Field>
-                    <Field label="Downtime ends" id="wz-end">
-                      <input
-                        id="wz-end"
-                        type="datetime-local"
-                        value={end}
-                        onInput={(e) => setEnd((e.currentTarget as HTMLInputElement).value)}
-                      />
-                    </Field>
-                  </div>
-                ) : null}
-                <ProblemBox problem={starting.problem} id="wz-problem" />
-                <button type="submit" disabled={starting.busy || !encryptorId || !currentAlias || !upload}>
-                  Start renewal
+              </p>
+              <div class="actions">
+                <button type="button" class="secondary" onClick={() => answer(advice.question!.id, true)}>
+                  Yes
                 </button>
-              </fieldset>
+                <button type="button" class="secondary" onClick={() => answer(advice.question!.id, false)}>
+                  No
+                </button>
+              </div>
+            </div>
+          ) : null}
+          <ProblemBox problem={asking.problem} />
+          {advice?.recommendation ? (
+            <div class="recommendation" role="status">
+              <p>
+                Recommended: <strong class="procedure">{advice.recommendation.procedure}</strong>.{' '}
+                {advice.recommendation.why}
+              </p>
+              <ol class="plain-steps">
+                {advice.recommendation.steps.map((s) => (
+                  <li key={s.name}>
+                    <code>{s.name}</code> by <RoleBadge role={s.role} />
+                  </li>
+                ))}
+              </ol>
+            </div>
+          ) : null}
+        </fieldset>
+
+        {procedure ? (
+          <fieldset>
+            <legend>3. The new certificate</legend>
+            <Field label="Procedure" id="wz-procedure" problem={starting.problem} name="procedure">
+              <select
+                id="wz-procedure"
+                value={procedure}
+                onChange={(e) => setProcedure((e.currentTarget as HTMLSelectElement).value as Procedure)}
+              >
+                {PROCEDURES.map((p) => (
+                  <option key={p} value={p}>
+                    {p}
+                    {p === advice?.recommendation?.procedure ? ' (recommended)' : ''}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            {needsNewAlias ? (
+              <Field
+                label="New alias (the receiver's new key)"
+                id="wz-new-alias"
+                problem={starting.problem}
+                name="newAlias"
+                hint={
+                  procedure === 'prepared-alias'
+                    ? 'The prepared alias the encryptor already lists.'
+                    : 'A new alias, added to the encryptor beside the current one.'
+                }
+              >
+                <input
+                  id="wz-new-alias"
+                  required
+                  maxLength={250}
+                  value={newAlias}
+                  aria-describedby="wz-new-alias-hint"
+                  onInput={(e) => setNewAlias((e.currentTarget as HTMLInputElement).value)}
+                />
+              </Field>
             ) : null}
-          </form>
-        )}
-      </Region>
+            <CertificateInput id="wz-cert" value={upload} onChange={setUpload} problem={starting.problem} />
+            {procedure === 'downtime' ? (
+              <div class="row">
+                <Field label="Downtime starts (optional)" id="wz-start" problem={starting.problem} name="downtime">
+                  <input
+                    id="wz-start"
+                    type="datetime-local"
+                    value={start}
+                    onInput={(e) => setStart((e.currentTarget as HTMLInputElement).value)}
+                  />
+                </Field>
+                <Field label="Downtime ends" id="wz-end">
+                  <input
+                    id="wz-end"
+                    type="datetime-local"
+                    value={end}
+                    onInput={(e) => setEnd((e.currentTarget as HTMLInputElement).value)}
+                  />
+                </Field>
+              </div>
+            ) : null}
+            <ProblemBox problem={starting.problem} id="wz-problem" />
+            <button type="submit" disabled={starting.busy || !encryptorId || !currentAlias || !upload}>
+              Start renewal
+            </button>
+          </fieldset>
+        ) : null}
+      </form>
       <p>
         <a href={href('renewals')}>Back to the renewals</a>
       </p>
