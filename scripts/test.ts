@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { buildConsole } from './lib/console-build.js'
 import { startTestPostgres } from './lib/postgres.js'
 
 /**
@@ -31,6 +32,8 @@ const UNIT = [
   'test/cms/validity.test.ts',
   'test/config.test.ts',
   'test/docs',
+  'test/renewals/advice.test.ts',
+  'test/renewals/describe.test.ts',
   'test/renewals/procedures.test.ts',
   'test/store/data-dir.test.ts',
 ]
@@ -46,7 +49,11 @@ const APP = [
   'test/openapi',
   'test/plugins',
   'test/routes/audit.test.ts',
+  'test/routes/console.test.ts',
+  'test/routes/keystore-check.test.ts',
   'test/routes/keystore.test.ts',
+  'test/routes/renewals.test.ts',
+  'test/routes/whoami.test.ts',
   'test/renewals/bad-certificates.test.ts',
   'test/renewals/step-roles.test.ts',
   'test/routes/event-loop-stall.test.ts',
@@ -127,6 +134,9 @@ if (named.length && !selected.length) {
   process.exit(1)
 }
 
+// The console is bundled once, before any test file serves it, so no two files rebuild it under each
+// other's feet (their own builds then find it unchanged).
+await buildConsole()
 const runTmp = mkdtempSync(join(tmpdir(), 'cms-test-run-'))
 const quick = mode === 'unit' || mode === 'app'
 const only = quick ? 'sqlite' : process.env.CMS_TEST_ONLY // 'sqlite' or 'postgres' to run one store
