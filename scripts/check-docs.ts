@@ -9,36 +9,27 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { withDefaultApp } from '../src/openapi/generate.js'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './lib/chromium.js'
 
 // Asynchronous: the service answering Chromium runs in this very process.
 const run = promisify(execFile)
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) {
-  console.error(`No Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM).`)
+if (!existsSync(CHROMIUM_PATH)) {
+  console.error(`No Chromium at ${CHROMIUM_PATH}: apt-get install chromium (or set CHROMIUM_PATH).`)
   process.exit(1)
 }
 // The browser profile; the app has its own throwaway data directory (withDefaultApp).
 const dir = mkdtempSync(join(tmpdir(), 'cms-docs-'))
-const flags = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  `--user-data-dir=${join(dir, 'profile')}`,
-  '--virtual-time-budget=10000',
-]
+const flags = ['--headless', ...CHROMIUM_ARGS, `--user-data-dir=${join(dir, 'profile')}`, '--virtual-time-budget=10000']
 try {
   await withDefaultApp(async (app) => {
     await app.listen({ host: '127.0.0.1', port: 0 })
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/docs/`
     const screenshot = join(process.cwd(), 'docs', 'swagger-ui.png')
-    await run(CHROMIUM, [...flags, '--window-size=1280,2600', `--screenshot=${screenshot}`, url], { timeout: 60_000 })
+    await run(CHROMIUM_PATH, [...flags, '--window-size=1280,2600', `--screenshot=${screenshot}`, url], {
+      timeout: 60_000,
+    })
     // The rendered DOM, to check that Swagger UI listed the operations (not just an empty shell).
-    const dump = await run(CHROMIUM, [...flags, '--dump-dom', url], { timeout: 60_000, maxBuffer: 64 << 20 })
+    const dump = await run(CHROMIUM_PATH, [...flags, '--dump-dom', url], { timeout: 60_000, maxBuffer: 64 << 20 })
     const operations = (dump.stdout.match(/class="opblock-summary-path"/g) ?? []).length
     const expected = Object.values((app.swagger() as { paths: Record<string, object> }).paths).reduce(
       (n, ops) => n + Object.keys(ops).length,

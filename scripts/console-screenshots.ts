@@ -11,13 +11,13 @@ import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { CHROMIUM_PATH, launchChromium } from './lib/chromium.js'
 import { buildConsole } from './lib/console-build.js'
 import { call, children, TOKENS, workDir } from './lib/service.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const OUT = join(ROOT, 'docs/console')
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const DAY = 86_400_000
 
 // A demo CA that issues the receivers' certificates with the validity each one needs (openssl ca).
@@ -119,8 +119,8 @@ function receiver(cn: string, org: string, notAfter: Date): string {
 const inDays = (days: number) => new Date(Date.now() + days * DAY)
 
 // The service, from source, on loopback.
-if (!existsSync(CHROMIUM))
-  throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium, or CHROMIUM_PATH`)
+if (!existsSync(CHROMIUM_PATH))
+  throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install chromium, or CHROMIUM_PATH`)
 const built = await buildConsole()
 console.log(`console built: ${built.files.length} files, ${(built.bytes / 1024).toFixed(1)} KiB`)
 const port = 18000 + Math.floor(Math.random() * 1000)
@@ -199,23 +199,7 @@ const upload = receiver('partner-ag.example', 'Partner AG', inDays(3 * 365))
 // The screenshots.
 const browserTmp = join(workDir, 'browser')
 mkdirSync(browserTmp)
-const savedTmp = process.env.TMPDIR
-process.env.TMPDIR = browserTmp
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-  env: { ...process.env, TMPDIR: browserTmp },
-})
-if (savedTmp === undefined) delete process.env.TMPDIR
-else process.env.TMPDIR = savedTmp
+const browser = await launchChromium(browserTmp)
 mkdirSync(OUT, { recursive: true })
 const problems: string[] = []
 

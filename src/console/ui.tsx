@@ -1,6 +1,8 @@
 import type { ComponentChildren } from 'preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { Problem } from './api'
+import { href } from './route'
+import type { Renewal } from './types'
 
 /** A problem as the API said it: title, detail and the stable code, the same a client switches on. */
 export function ProblemBox({ problem, id }: { problem: Problem | null; id?: string }) {
@@ -182,4 +184,41 @@ export function RoleBadge({ role }: { role: string }) {
 
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>
+}
+
+/** Says that an active renewal owns what the view shows, and that its steps are the way to change it. */
+export function OwnedByRenewal({ renewal, what }: { renewal: Renewal | null; what: string }) {
+  if (!renewal) return null
+  return (
+    <p class="notice">
+      A renewal owns this {what}:{' '}
+      <a href={href('renewals', renewal.id)}>
+        {renewal.procedure} of {renewal.encryptorId} ({renewal.currentAlias}
+        {renewal.newAlias ? ` → ${renewal.newAlias}` : ''})
+      </a>
+      . It changes through the renewal's steps.
+    </p>
+  )
+}
+
+/** A titled card of the overview, its body in a region that keeps its place while it loads. */
+export function Card({
+  id,
+  title,
+  loaded,
+  children,
+}: {
+  id: string
+  title: string
+  loaded: Pick<Loaded<unknown>, 'loading' | 'problem' | 'data'>
+  children: () => ComponentChildren
+}) {
+  return (
+    <section class="card" aria-labelledby={id}>
+      <h2 id={id}>{title}</h2>
+      <Region loaded={loaded} label={title} size="card">
+        {children}
+      </Region>
+    </section>
+  )
 }

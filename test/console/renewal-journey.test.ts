@@ -5,7 +5,7 @@ import {
   assertAccessible,
   assertClean,
   consoleWindow,
-  launchChromium,
+  launchTestChromium,
   startConsoleService,
   type ConsoleTab,
   type PageGlobals,
@@ -32,7 +32,7 @@ const ENCRYPTOR = 'orders-to-partner'
 
 t.test('an add-alias renewal through the console, admin and developer taking turns in two tabs', async (t) => {
   const service = await startConsoleService(t)
-  const browser = await launchChromium(t)
+  const browser = await launchTestChromium(t)
   const scratch = storeDir(t, 'cms-console-messages-')
   const [oldKey, newKey] = receivers(t, 'partner-ag-2026', 'partner-ag-2027')
   const label = (name: string) => (name === oldKey!.name ? 'old' : name === newKey!.name ? 'new' : name)

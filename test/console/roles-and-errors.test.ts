@@ -5,7 +5,7 @@ import {
   assertAccessible,
   assertClean,
   consoleWindow,
-  launchChromium,
+  launchTestChromium,
   startConsoleService,
   type ConsoleTab,
   type PageGlobals,
@@ -24,7 +24,7 @@ const DAY = 86_400_000
 const GARBAGE = randomBytes(300)
 
 const service = await startConsoleService(t)
-const browser = await launchChromium(t)
+const browser = await launchTestChromium(t)
 const [partner, partnerNext, spare] = receivers(t, 'partner-ag-2026', 'partner-ag-2027', 'spare-2026')
 await api(service, 'tenant-admin', 'PUT', '/keystore/entries/partner-ag', { certificate: partner!.pem })
 await api(service, 'tenant-admin', 'PUT', '/keystore/entries/spare', { certificate: spare!.pem })

@@ -3,8 +3,9 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import type { Test } from 'tap'
+import { CHROMIUM_PATH, launchChromium } from '../../scripts/lib/chromium.js'
 import { buildConsole, CONSOLE_OUT } from '../../scripts/lib/console-build.js'
 import type { Role } from '../../src/auth/tokens.js'
 import { TOKENS } from './app.js'
@@ -14,23 +15,13 @@ import { startReplica, type Replica } from './replica.js'
  * The console in a real browser: Debian's Chromium driven by playwright-core (never a downloaded
  * browser), against the service started as its own process from source on SQLite.
  */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 /**
  * Launches Chromium; closed in teardown. Playwright makes a fresh profile (user-data dir) per
  * launch, and it and Chromium write their temporary files under a directory of this test's own,
  * removed once the browser has closed, whatever Chromium left in it.
  */
-export async function launchChromium(t: Test): Promise<Browser> {
+export async function launchTestChromium(t: Test): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM_PATH}: the console tests need Debian's chromium ` +
@@ -39,23 +30,12 @@ export async function launchChromium(t: Test): Promise<Browser> {
     )
   }
   const dir = mkdtempSync(join(tmpdir(), 'cms-browser-'))
-  // Playwright makes its profile and artifacts directories under os.tmpdir() during launch.
-  const saved = process.env.TMPDIR
-  process.env.TMPDIR = dir
   let browser: Browser
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: CHROMIUM_ARGS,
-      env: { ...process.env, TMPDIR: dir },
-      timeout: 60_000,
-    })
+    browser = await launchChromium(dir)
   } catch (err) {
     rmSync(dir, { recursive: true, force: true })
     throw err
-  } finally {
-    if (saved === undefined) delete process.env.TMPDIR
-    else process.env.TMPDIR = saved
   }
   t.teardown(async () => {
     await browser.close()

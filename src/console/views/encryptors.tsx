@@ -4,7 +4,7 @@ import type { ViewProps } from '../app'
 import { loadEncryptors, loadKeystore } from '../data'
 import { href } from '../route'
 import type { Encryptor, Renewal } from '../types'
-import { Empty, Field, ProblemBox, Region, dateTime, useAction, useLoad } from '../ui'
+import { Empty, Field, OwnedByRenewal, ProblemBox, Region, dateTime, useAction, useLoad } from '../ui'
 
 function Paused({ e }: { e: Encryptor }) {
   if (!e.pause) return null
@@ -104,15 +104,7 @@ export function EncryptorView({ can, params }: ViewProps) {
       <Region loaded={loaded} label={`Encryptor ${id}`} size="card">
         {() => (
           <>
-            {loaded.data!.renewal ? (
-              <p class="notice">
-                A renewal is in progress:{' '}
-                <a href={href('renewals', loaded.data!.renewal.id)}>
-                  {loaded.data!.renewal.procedure} of {loaded.data!.renewal.currentAlias}
-                </a>
-                . Its aliases change through the renewal's steps.
-              </p>
-            ) : null}
+            <OwnedByRenewal renewal={loaded.data!.renewal} what="encryptor's aliases" />
             <dl class="details">
               <dt>Encrypts for now</dt>
               <dd>

@@ -4,7 +4,7 @@ import type { ViewProps } from '../app'
 import { loadRenewals } from '../data'
 import { href } from '../route'
 import type { KeystoreEntryDetails, KeystoreList } from '../types'
-import { DaysLeft, Empty, ProblemBox, Region, date, dateTime, keyText, useAction, useLoad } from '../ui'
+import { DaysLeft, Empty, OwnedByRenewal, ProblemBox, Region, date, dateTime, keyText, useAction, useLoad } from '../ui'
 import { CertificateUploadForm } from './upload'
 
 /** Saves the PEM the API serves as a file: the token is a header, so a plain link could not fetch it. */
@@ -47,15 +47,7 @@ export function EntryView({ can, params }: ViewProps) {
       <Region loaded={loaded} label={`Entry ${alias}`} size="card">
         {() => (
           <>
-            {loaded.data!.renewal ? (
-              <p class="notice">
-                A renewal owns this alias:{' '}
-                <a href={href('renewals', loaded.data!.renewal.id)}>
-                  {loaded.data!.renewal.procedure} of {loaded.data!.renewal.encryptorId}
-                </a>
-                . Its certificate changes through the renewal's steps.
-              </p>
-            ) : null}
+            <OwnedByRenewal renewal={loaded.data!.renewal} what="alias" />
             <dl class="details">
               <dt>Subject</dt>
               <dd class="dn">{e!.subject}</dd>

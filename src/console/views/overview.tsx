@@ -1,7 +1,7 @@
 import type { ViewProps } from '../app'
 import { loadEncryptors, loadKeystore, loadRenewals, usersByAlias } from '../data'
 import { href } from '../route'
-import { DaysLeft, Empty, Region, RoleBadge, dateTime, useLoad } from '../ui'
+import { Card, DaysLeft, Empty, RoleBadge, dateTime, useLoad } from '../ui'
 
 /** What needs attention: certificates about to lapse, renewals waiting for someone, paused encryptors. */
 export function OverviewView({ me }: ViewProps) {
@@ -22,94 +22,82 @@ export function OverviewView({ me }: ViewProps) {
     <section>
       <h1 tabIndex={-1}>Overview</h1>
       <div class="cards">
-        <section class="card" aria-labelledby="ov-renewals">
-          <h2 id="ov-renewals">Active renewals</h2>
-          <Region loaded={loaded} label="Active renewals" size="card">
-            {() =>
-              data!.renewals.length ? (
-                <ul class="plain">
-                  {data!.renewals.map((r) => (
-                    <li key={r.id}>
-                      <a href={href('renewals', r.id)}>
-                        {r.procedure} of {r.encryptorId}
-                      </a>{' '}
-                      ({r.currentAlias}
-                      {r.newAlias ? ` → ${r.newAlias}` : ''})
-                      {r.next ? (
-                        <p class="waiting">
-                          Waits for <code>{r.next.step}</code> by <RoleBadge role={r.next.role} />
-                          {me.roles.includes(r.next.role) ? <strong class="your-turn"> your turn</strong> : null}
-                        </p>
-                      ) : null}
-                    </li>
-                  ))}
-                </ul>
-              ) : (
-                <Empty>No renewal in progress.</Empty>
-              )
-            }
-          </Region>
-        </section>
-        <section class="card" aria-labelledby="ov-expiring">
-          <h2 id="ov-expiring">Expiring within {data ? data.warningDays : '…'} days</h2>
-          <Region loaded={loaded} label="Expiring certificates" size="card">
-            {() =>
-              expiring.length ? (
-                <ul class="plain">
-                  {expiring.map((e) => (
-                    <li key={e.alias}>
-                      <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
-                      <DaysLeft days={e.daysUntilExpiry} warningDays={data!.warningDays} />
-                      <span class="muted"> used by {users.get(e.alias)?.join(', ') || 'no encryptor'}</span>
-                    </li>
-                  ))}
-                </ul>
-              ) : (
-                <Empty>No certificate expires within {data!.warningDays} days.</Empty>
-              )
-            }
-          </Region>
-        </section>
-        <section class="card" aria-labelledby="ov-expired">
-          <h2 id="ov-expired">Expired and still in use</h2>
-          <Region loaded={loaded} label="Expired certificates in use" size="card">
-            {() =>
-              expired.length ? (
-                <ul class="plain">
-                  {expired.map((e) => (
-                    <li key={e.alias}>
-                      <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
-                      <DaysLeft days={e.daysUntilExpiry} warningDays={data!.warningDays} />
-                      <span class="muted"> used by {users.get(e.alias)!.join(', ')}</span>
-                    </li>
-                  ))}
-                </ul>
-              ) : (
-                <Empty>No expired certificate is in use.</Empty>
-              )
-            }
-          </Region>
-        </section>
-        <section class="card" aria-labelledby="ov-paused">
-          <h2 id="ov-paused">Paused encryptors</h2>
-          <Region loaded={loaded} label="Paused encryptors" size="card">
-            {() =>
-              paused.length ? (
-                <ul class="plain">
-                  {paused.map((e) => (
-                    <li key={e.id}>
-                      <a href={href('encryptors', e.id)}>{e.id}</a>: encrypt answers 503 until{' '}
-                      {e.pause!.until ? dateTime(e.pause!.until) : 'the downtime ends'} (
-                      <a href={href('renewals', e.pause!.renewalId)}>renewal</a>)
-                    </li>
-                  ))}
-                </ul>
-              ) : (
-                <Empty>No encryptor is paused.</Empty>
-              )
-            }
-          </Region>
-        </section>
+        <Card id="ov-renewals" title="Active renewals" loaded={loaded}>
+          {() =>
+            data!.renewals.length ? (
+              <ul class="plain">
+                {data!.renewals.map((r) => (
+                  <li key={r.id}>
+                    <a href={href('renewals', r.id)}>
+                      {r.procedure} of {r.encryptorId}
+                    </a>{' '}
+                    ({r.currentAlias}
+                    {r.newAlias ? ` → ${r.newAlias}` : ''})
+                    {r.next ? (
+                      <p class="waiting">
+                        Waits for <code>{r.next.step}</code> by <RoleBadge role={r.next.role} />
+                        {me.roles.includes(r.next.role) ? <strong class="your-turn"> your turn</strong> : null}
+                      </p>
+                    ) : null}
+                  </li>
+                ))}
+              </ul>
+            ) : (
+              <Empty>No renewal in progress.</Empty>
+            )
+          }
+        </Card>
+        <Card id="ov-expiring" title={`Expiring within ${data ? data.warningDays : '…'} days`} loaded={loaded}>
+          {() =>
+            expiring.length ? (
+              <ul class="plain">
+                {expiring.map((e) => (
+                  <li key={e.alias}>
+                    <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
+                    <DaysLeft days={e.daysUntilExpiry} warningDays={data!.warningDays} />
+                    <span class="muted"> used by {users.get(e.alias)?.join(', ') || 'no encryptor'}</span>
+                  </li>
+                ))}
+              </ul>
+            ) : (
+              <Empty>No certificate expires within {data!.warningDays} days.</Empty>
+            )
+          }
+        </Card>
+        <Card id="ov-expired" title="Expired and still in use" loaded={loaded}>
+          {() =>
+            expired.length ? (
+              <ul class="plain">
+                {expired.map((e) => (
+                  <li key={e.alias}>
+                    <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
+                    <DaysLeft days={e.daysUntilExpiry} warningDays={data!.warningDays} />
+                    <span class="muted"> used by {users.get(e.alias)!.join(', ')}</span>
+                  </li>
+                ))}
+              </ul>
+            ) : (
+              <Empty>No expired certificate is in use.</Empty>
+            )
+          }
+        </Card>
+        <Card id="ov-paused" title="Paused encryptors" loaded={loaded}>
+          {() =>
+            paused.length ? (
+              <ul class="plain">
+                {paused.map((e) => (
+                  <li key={e.id}>
+                    <a href={href('encryptors', e.id)}>{e.id}</a>: encrypt answers 503 until{' '}
+                    {e.pause!.until ? dateTime(e.pause!.until) : 'the downtime ends'} (
+                    <a href={href('renewals', e.pause!.renewalId)}>renewal</a>)
+                  </li>
+                ))}
+              </ul>
+            ) : (
+              <Empty>No encryptor is paused.</Empty>
+            )
+          }
+        </Card>
       </div>
     </section>
   )

@@ -99,6 +99,9 @@ export function StartRenewalView({ can, params }: ViewProps) {
   return (
     <section>
       <h1 tabIndex={-1}>Start a renewal</h1>
+      <p>
+        <a href={href('renewals')}>Back to the renewals</a>
+      </p>
       {/* The form is there at once (its lists fill in when loaded), so nothing moves when data arrives. */}
       <ProblemBox problem={context.problem} />
       <form onSubmit={submit} class="wizard">
@@ -269,9 +272,6 @@ export function StartRenewalView({ can, params }: ViewProps) {
           </fieldset>
         ) : null}
       </form>
-      <p>
-        <a href={href('renewals')}>Back to the renewals</a>
-      </p>
     </section>
   )
 }
