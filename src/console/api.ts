@@ -13,10 +13,34 @@ export class Problem extends Error {
     super(`${title}: ${detail}`)
   }
 
-  /** Whether this problem concerns the request field `name` (a body property, by its pointer). */
-  concerns(name: string): boolean {
-    return this.errors.some((e) => e.path === `/${name}` || e.path.startsWith(`/${name}/`))
+  /**
+   * What this problem says about the request field `name`, or null when it concerns another: a
+   * validation error by its JSON pointer, a domain error by the field its code is about.
+   */
+  about(name: string): string | null {
+    const invalid = this.errors.find((e) => e.path === `/${name}` || e.path.startsWith(`/${name}/`))
+    if (invalid) return invalid.message
+    return FIELD_OF_CODE[this.code] === name ? this.detail : null
   }
+}
+
+/**
+ * The request field a domain error is about (errors.ts codes), so the console shows it beside that
+ * field. Certificates are sent as `certificate` (renewals) or as the body (uploads, also `certificate`).
+ */
+const FIELD_OF_CODE: Record<string, string> = {
+  CMS_EMPTY_BODY: 'certificate',
+  CMS_CERTIFICATE_MALFORMED: 'certificate',
+  CMS_CERTIFICATE_COUNT: 'certificate',
+  CMS_PRIVATE_KEY_IN_BODY: 'certificate',
+  CMS_KEY_ALGORITHM_UNSUPPORTED: 'certificate',
+  CMS_KEY_TOO_WEAK: 'certificate',
+  CMS_KEY_USAGE_FORBIDS_ENCRYPTION: 'certificate',
+  CMS_CERTIFICATE_EXPIRED: 'certificate',
+  CMS_SUBJECT_KEY_IDENTIFIER_MISSING: 'certificate',
+  CMS_ENCRYPTOR_NOT_FOUND: 'encryptorId',
+  CMS_ALIAS_ALREADY_LISTED: 'alias',
+  CMS_ALIAS_NOT_FOUND: 'alias',
 }
 
 export interface Sent {

@@ -55,7 +55,6 @@ export function CertificateInput({
           id={`${id}-file`}
           type="file"
           accept=".pem,.crt,.cer,.der,application/x-pem-file,application/pkix-cert"
-          aria-describedby={`${id}-file-hint`}
           onChange={async (e) => {
             const file = (e.currentTarget as HTMLInputElement).files?.[0]
             if (!file) return

@@ -1,4 +1,4 @@
-import type { ComponentChildren } from 'preact'
+import { cloneElement, isValidElement, type ComponentChildren } from 'preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { Problem } from './api'
 import { href } from './route'
@@ -142,7 +142,10 @@ export function keyText(k: { algorithm: string; bits?: number; curve?: string })
   return k.algorithm === 'RSA' ? `RSA ${k.bits ?? '?'}` : `EC ${k.curve ?? '?'}`
 }
 
-/** A labelled form field; a problem about it is shown beside it and announced with it. */
+/**
+ * A labelled form field; what a problem says about it is shown beside it, with the problem's code,
+ * and the input is marked invalid and described by it.
+ */
 export function Field({
   label,
   id,
@@ -158,20 +161,25 @@ export function Field({
   hint?: string
   children: ComponentChildren
 }) {
-  const concerned = problem && name && problem.concerns(name)
+  const said = problem && name ? problem.about(name) : null
+  const described = [hint ? `${id}-hint` : '', said ? `${id}-problem` : ''].filter(Boolean).join(' ')
+  // The one input of the field gets aria-invalid and aria-describedby (hint, then problem).
+  const input =
+    isValidElement(children) && typeof children.type === 'string'
+      ? cloneElement(children, { 'aria-invalid': said ? true : undefined, 'aria-describedby': described || undefined })
+      : children
   return (
-    <div class={`field${concerned ? ' field-invalid' : ''}`}>
+    <div class={`field${said ? ' field-invalid' : ''}`}>
       <label for={id}>{label}</label>
-      {children}
+      {input}
       {hint ? (
         <small class="hint" id={`${id}-hint`}>
           {hint}
         </small>
       ) : null}
-      {concerned ? (
+      {said ? (
         <span class="field-problem" id={`${id}-problem`}>
-          {problem.errors.find((e) => e.path === `/${name}` || e.path.startsWith(`/${name}/`))?.message}{' '}
-          <code>{problem.code}</code>
+          {said} <code>{problem!.code}</code>
         </span>
       ) : null}
     </div>

@@ -198,6 +198,15 @@ t.test('a refused upload shows the problem title, detail and code, and stores no
     t.equal(shown.code, c.code, `${c.name}: the code ${c.code} is shown`)
     t.same(shown, { title: problem.title, detail: problem.detail, code: problem.code }, `${c.name}: as the API says`)
     t.ok(shown.title && shown.detail, `${c.name}: “${shown.title}: ${shown.detail}”`)
+    // And beside the field it concerns: the certificate's text area, marked invalid and described by it.
+    const beside = tab.page.locator('#up-cert-pem-problem')
+    t.equal(await beside.textContent(), `${problem.detail} ${problem.code}`, `${c.name}: beside the certificate field`)
+    t.equal(await tab.page.locator('#up-cert-pem').getAttribute('aria-invalid'), 'true', `${c.name}: field invalid`)
+    t.equal(
+      await tab.page.locator('#up-cert-pem').getAttribute('aria-describedby'),
+      'up-cert-pem-problem',
+      `${c.name}: the field is described by the problem`,
+    )
     t.equal(
       await tab.page.getByRole('button', { name: /Store certificate|Replace certificate/ }).count(),
       0,

@@ -65,7 +65,6 @@ export function KeystoreView({ can }: ViewProps) {
             id="ks-filter"
             type="search"
             value={filter}
-            aria-describedby="ks-filter-hint"
             onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)}
           />
         </Field>

@@ -239,7 +239,6 @@ export function StartRenewalView({ can, params }: ViewProps) {
                   required
                   maxLength={250}
                   value={newAlias}
-                  aria-describedby="wz-new-alias-hint"
                   onInput={(e) => setNewAlias((e.currentTarget as HTMLInputElement).value)}
                 />
               </Field>

@@ -67,7 +67,6 @@ export function CertificateUploadForm({
               required
               maxLength={250}
               value={alias}
-              aria-describedby="up-alias-hint"
               onInput={(e) => {
                 setAlias((e.currentTarget as HTMLInputElement).value)
                 setChecked(null)
