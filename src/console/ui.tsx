@@ -230,3 +230,16 @@ export function Card({
     </section>
   )
 }
+
+/** Links that open the wizard pre-filled for each encryptor using `alias` (#/start/<encryptor>/<alias>). */
+export function RenewLinks({ alias, encryptors }: { alias: string; encryptors: string[] }) {
+  return (
+    <>
+      {encryptors.map((id) => (
+        <a key={id} class="renew-link" href={href('start', id, alias)}>
+          Renew {alias} for {id}
+        </a>
+      ))}
+    </>
+  )
+}

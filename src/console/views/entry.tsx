@@ -4,7 +4,19 @@ import type { ViewProps } from '../app'
 import { loadRenewals } from '../data'
 import { href } from '../route'
 import type { KeystoreEntryDetails, KeystoreList } from '../types'
-import { DaysLeft, Empty, OwnedByRenewal, ProblemBox, Region, date, dateTime, keyText, useAction, useLoad } from '../ui'
+import {
+  DaysLeft,
+  Empty,
+  OwnedByRenewal,
+  ProblemBox,
+  Region,
+  RenewLinks,
+  date,
+  dateTime,
+  keyText,
+  useAction,
+  useLoad,
+} from '../ui'
 import { CertificateUploadForm } from './upload'
 
 /** Saves the PEM the API serves as a file: the token is a header, so a plain link could not fetch it. */
@@ -82,6 +94,11 @@ export function EntryView({ can, params }: ViewProps) {
                   : 'no encryptor'}
               </dd>
             </dl>
+            {can.startsRenewals && !loaded.data!.renewal && e!.usedBy.length ? (
+              <p class="renew">
+                <RenewLinks alias={alias} encryptors={e!.usedBy} />
+              </p>
+            ) : null}
             <div class="actions">
               <button type="button" class="secondary" onClick={() => downloading.run(() => download(alias))}>
                 Download certificate

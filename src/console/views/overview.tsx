@@ -1,10 +1,10 @@
 import type { ViewProps } from '../app'
 import { loadEncryptors, loadKeystore, loadRenewals, usersByAlias } from '../data'
 import { href } from '../route'
-import { Card, DaysLeft, Empty, RoleBadge, dateTime, useLoad } from '../ui'
+import { Card, DaysLeft, Empty, RenewLinks, RoleBadge, dateTime, useLoad } from '../ui'
 
 /** What needs attention: certificates about to lapse, renewals waiting for someone, paused encryptors. */
-export function OverviewView({ me }: ViewProps) {
+export function OverviewView({ me, can }: ViewProps) {
   const loaded = useLoad(async () => {
     const [keystore, encryptors, renewals] = await Promise.all([
       loadKeystore(),
@@ -56,6 +56,7 @@ export function OverviewView({ me }: ViewProps) {
                     <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
                     <DaysLeft days={e.daysUntilExpiry} warningDays={data!.warningDays} />
                     <span class="muted"> used by {users.get(e.alias)?.join(', ') || 'no encryptor'}</span>
+                    {can.startsRenewals ? <RenewLinks alias={e.alias} encryptors={users.get(e.alias) ?? []} /> : null}
                   </li>
                 ))}
               </ul>
@@ -73,6 +74,7 @@ export function OverviewView({ me }: ViewProps) {
                     <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
                     <DaysLeft days={e.daysUntilExpiry} warningDays={data!.warningDays} />
                     <span class="muted"> used by {users.get(e.alias)!.join(', ')}</span>
+                    {can.startsRenewals ? <RenewLinks alias={e.alias} encryptors={users.get(e.alias)!} /> : null}
                   </li>
                 ))}
               </ul>
