@@ -75,6 +75,7 @@ const POSTGRES_ONLY = ['test/system/replicas.test.ts']
  * them; they are in neither test:unit nor test:app.
  */
 const SQLITE_ONLY = [
+  'test/console/keyboard-and-replace.test.ts',
   'test/console/renewal-journey.test.ts',
   'test/console/roles-and-errors.test.ts',
   'test/system/sqlite-overlap.test.ts',

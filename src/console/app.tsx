@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { call } from './api'
 import { href, useRoute, type Route } from './route'
 import { abilities, session, type Abilities } from './session'
@@ -87,8 +87,15 @@ export function App() {
     )
   }, [state.status])
 
-  // Move focus to the new view's heading, so keyboard and screen-reader users land on it.
+  // Move focus to the new view's heading, so keyboard and screen-reader users land on it; not on the
+  // document's first view, where the focus stays at the start and the first Tab reaches "Skip to content".
+  const firstView = useRef(true)
   useEffect(() => {
+    if (state.status === 'checking') return
+    if (firstView.current) {
+      firstView.current = false
+      return
+    }
     document.querySelector<HTMLElement>('main h1')?.focus()
   }, [route.view, route.params.join('/'), state.status])
 
