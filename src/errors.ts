@@ -68,6 +68,12 @@ export const Errors = {
       'Add the new alias first, or delete the encryptor.',
   ),
   SUBJECT_KEY_IDENTIFIER_MISSING: problem('CMS_SUBJECT_KEY_IDENTIFIER_MISSING', 409, '%s'),
+  TOO_MANY_ALIASES: problem(
+    'CMS_TOO_MANY_ALIASES',
+    409,
+    'Encryptor "%s" would list %s receiver aliases; it may list %s, plus the new alias of an add-alias ' +
+      'renewal while one runs. Remove an alias first.',
+  ),
 
   // Renewals
   RENEWAL_IN_PROGRESS: problem('CMS_RENEWAL_IN_PROGRESS', 409, '%s'),

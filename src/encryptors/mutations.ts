@@ -1,5 +1,7 @@
 import { recordMutation, type MutationContext } from '../audit/audit.js'
+import { aliasAddedByRenewal } from '../store/active-renewals.js'
 import { loadCertificates } from '../store/receiver-certificates.js'
+import { checkAliasLimit, MAX_RECEIVER_ALIASES } from './alias-limit.js'
 import type { Encryptor, EncryptorPause, EncryptorSettings } from './encryptor.js'
 import { prepareRecipients } from './recipients.js'
 import { encryptorRepository } from './repository.js'
@@ -7,8 +9,9 @@ import { encryptorRepository } from './repository.js'
 const auditView = (e: Encryptor | undefined) => (e ? { receiverAliases: e.receiverAliases, version: e.version } : null)
 
 /**
- * Saves new settings for an encryptor after proving they still resolve to a recipient; unchanged
- * settings change nothing. The one place an encryptor is written, for its endpoints and renewal steps.
+ * Saves new settings for an encryptor after proving they keep within the alias limit and still resolve
+ * to a recipient; unchanged settings change nothing. The one place an encryptor is written, for its
+ * endpoints and renewal steps, so the one place the limit is enforced.
  */
 export async function saveEncryptor(
   ctx: MutationContext,
@@ -18,6 +21,10 @@ export async function saveEncryptor(
   action: string,
 ): Promise<{ changed: boolean; encryptor: Encryptor }> {
   if (current && sameSettings(current, settings)) return { changed: false, encryptor: current }
+  const aliases = settings.receiverAliases
+  // Only a list past the encryptor's own limit needs to know whether a renewal's alias is among them.
+  if (aliases.length > MAX_RECEIVER_ALIASES)
+    checkAliasLimit(id, current?.receiverAliases ?? [], aliases, await aliasAddedByRenewal(ctx.tx, id))
   prepareRecipients(id, settings, await loadCertificates(ctx.tx, settings.receiverAliases))
   const at = new Date().toISOString()
   const encryptor: Encryptor = {

@@ -1,4 +1,5 @@
 import type { ReceiverCertificate } from '../cms/certificate.js'
+import { checkAliasLimit } from '../encryptors/alias-limit.js'
 import { prepareRecipients } from '../encryptors/recipients.js'
 import type { Encryptor } from '../encryptors/encryptor.js'
 import { findEncryptor } from '../encryptors/service.js'
@@ -86,6 +87,10 @@ export async function checkStartPreconditions(
       `Renewal ${busy.id} (${busy.procedure} of encryptor "${busy.encryptor_id}") ` +
         'is still active for this encryptor or alias; finish or abort it first.',
     )
+  // The add-alias step appends the new alias on top of the encryptor's own: refused now rather than
+  // half-way, if the encryptor holds more than its own limit (a list saved before it was enforced).
+  if (input.procedure === 'add-alias')
+    checkAliasLimit(encryptor.id, encryptor.receiverAliases, [...encryptor.receiverAliases, newAlias!], newAlias!)
   const old = storedCertificate(current)
   if (old.sha256Fingerprint === certificate.sha256Fingerprint)
     throw new Errors.RENEWAL_INVALID(`The new certificate is the one already under "${currentAlias}".`)

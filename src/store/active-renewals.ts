@@ -28,6 +28,22 @@ export async function renewalOfEncryptor(db: Executor, encryptorId: string) {
 }
 
 /**
+ * The alias an active add-alias renewal of `encryptorId` lists, or will list, beside the encryptor's own
+ * (its `append-alias` step, src/renewals/procedures.ts). A prepared-alias renewal's new alias is not one:
+ * the encryptor listed that slot before the renewal and keeps it after.
+ */
+export async function aliasAddedByRenewal(db: Executor, encryptorId: string): Promise<string | null> {
+  const renewal = await db
+    .selectFrom('renewals')
+    .select('new_alias')
+    .where('state', '=', 'active')
+    .where('encryptor_id', '=', encryptorId)
+    .where('procedure', '=', 'add-alias')
+    .executeTakeFirst()
+  return renewal?.new_alias ?? null
+}
+
+/**
  * While a renewal runs, only its steps change the aliases it owns: a direct change through the
  * keystore or encryptor endpoints could undo a step or skip one, so it is refused.
  */

@@ -102,7 +102,7 @@ const encryptorRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     {
       config: {
         roles: ['integration-developer'],
-        errors: [...WRITE_ERRORS, Errors.ENCRYPTOR_NOT_FOUND, Errors.ALIAS_ALREADY_LISTED],
+        errors: [...WRITE_ERRORS, Errors.ENCRYPTOR_NOT_FOUND, Errors.ALIAS_ALREADY_LISTED, Errors.TOO_MANY_ALIASES],
         responseHeaders: { 200: ['ETag'] },
       },
       schema: {

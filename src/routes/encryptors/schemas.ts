@@ -1,16 +1,18 @@
 import { Type } from 'typebox'
 import { CONTENT_ENCRYPTIONS, KEY_TRANSPORTS, RECIPIENT_IDENTIFIERS } from '../../cms/algorithms.js'
 import { OUTPUT_ENCODINGS } from '../../cms/output-encoding.js'
+import { MAX_LISTED_ALIASES, MAX_RECEIVER_ALIASES } from '../../encryptors/alias-limit.js'
 import { MISSING_ALIAS_POLICIES } from '../../encryptors/encryptor.js'
 import { Alias, EncryptorId } from '../schemas.js'
 
+const aliasList = (maxItems: number, description: string) =>
+  Type.Array(Alias, { minItems: 1, maxItems, uniqueItems: true, description })
+
 const settings = {
-  receiverAliases: Type.Array(Alias, {
-    minItems: 1,
-    maxItems: 100,
-    uniqueItems: true,
-    description: 'Keystore aliases of the receivers; one RecipientInfo per alias present.',
-  }),
+  receiverAliases: aliasList(
+    MAX_RECEIVER_ALIASES,
+    `Keystore aliases of the receivers, at most ${MAX_RECEIVER_ALIASES}; one RecipientInfo per alias present.`,
+  ),
   contentEncryption: Type.Enum([...CONTENT_ENCRYPTIONS], {
     description: 'Content cipher. GCM is sent as AuthEnvelopedData (RFC 5083); des-ede3-cbc only for legacy receivers.',
   }),
@@ -46,6 +48,12 @@ export const EncryptorSchema = Type.Object(
   {
     id: EncryptorId,
     ...settings,
+    // An add-alias renewal lists its new alias on top of the encryptor's own while it runs.
+    receiverAliases: aliasList(
+      MAX_LISTED_ALIASES,
+      `Keystore aliases of the receivers; one RecipientInfo per alias present. At most ${MAX_RECEIVER_ALIASES}, ` +
+        'and one more while an add-alias renewal lists its new alias.',
+    ),
     recipients: Type.Array(Alias, {
       description: 'Aliases a message is encrypted for right now (present in the keystore), in configured order.',
     }),

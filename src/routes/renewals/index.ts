@@ -37,6 +37,7 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           Errors.ENCRYPTOR_NOT_FOUND,
           Errors.RENEWAL_PRECONDITION,
           Errors.RENEWAL_IN_PROGRESS,
+          Errors.TOO_MANY_ALIASES,
           ...RECIPIENT_ERRORS,
         ],
       },
@@ -107,7 +108,14 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     {
       config: {
         roles: ['tenant-admin', 'integration-developer'],
-        errors: [...CHANGE_ERRORS, Errors.STEP_UNKNOWN, Errors.STEP_FORBIDDEN, Errors.RENEWAL_PRECONDITION],
+        errors: [
+          ...CHANGE_ERRORS,
+          Errors.STEP_UNKNOWN,
+          Errors.STEP_FORBIDDEN,
+          Errors.RENEWAL_PRECONDITION,
+          // The add-alias step of a renewal started on a list saved past the limit, before it was enforced.
+          Errors.TOO_MANY_ALIASES,
+        ],
       },
       schema: {
         tags: ['renewals'],
