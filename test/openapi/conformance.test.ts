@@ -2,6 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { Role } from '../../src/auth/tokens.js'
+import { MAX_RECEIVER_ALIASES } from '../../src/encryptors/alias-limit.js'
 import { generateOpenApiObject } from '../../src/openapi/generate.js'
 import { auth, buildTestApp } from '../helpers/app.js'
 import { issueCertificate } from '../helpers/pki.js'
@@ -162,6 +163,10 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
     send('POST', `/encryptors/${id}/aliases`, { role: 'integration-developer', body: { alias } })
   await check(op, 'add', addAlias('spare-flow', 'partner'))
   await check(op, 'already listed', addAlias('spare-flow', 'partner'))
+  const slots = Array.from({ length: MAX_RECEIVER_ALIASES - 1 }, (_, i) => `slot-${i + 1}`)
+  await putEncryptor('full', { receiverAliases: ['partner', ...slots], missingAlias: 'skip' })
+  await check(op, 'one past the alias limit', addAlias('full', 'one-more'))
+  await send('DELETE', '/encryptors/full', { role: 'integration-developer' })
   await check(op, 'unknown encryptor', addAlias('ghost', 'partner'))
   await check(op, 'no body', send('POST', '/encryptors/spare-flow/aliases', { role: 'integration-developer' }))
   op = 'DELETE /encryptors/{id}/aliases/{alias}'

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { MAX_RECEIVER_ALIASES } from '../../src/encryptors/alias-limit.js'
 import { buildTestApp } from '../helpers/app.js'
 import { asRoleOn } from '../helpers/as-role.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
@@ -356,4 +357,64 @@ t.test('bad input is refused with a precise problem and changes nothing', async 
   const before = await snapshot(app)
   for (const c of cases) assertProblem(t, await c.send(), c.status, c.code, c.name)
   t.same(await snapshot(app), before, 'the store is unchanged')
+})
+
+/** `count` aliases: "a", which the keystore holds, then empty slots (saved with missingAlias "skip"). */
+const aliases = (count: number) => ['a', ...Array.from({ length: count - 1 }, (_, i) => `slot-${i + 1}`)]
+
+t.test(`409 a receiver alias past ${MAX_RECEIVER_ALIASES}: refused before anything changes`, async (t) => {
+  const app = await buildTestApp(t)
+  const asRole = asRoleOn(app)
+  await putCertificate(app, 'a', await issueCertificate('a'))
+  const full = { receiverAliases: aliases(MAX_RECEIVER_ALIASES), missingAlias: 'skip' }
+  t.equal((await putEncryptor(app, 'full', full)).statusCode, 201)
+  assertProblem(
+    t,
+    await putEncryptor(app, 'full', { ...full, receiverAliases: [...full.receiverAliases, 'one-more'] }),
+    400,
+    'CMS_VALIDATION_FAILED',
+    'a PUT of one more (the schema reads the same limit)',
+  )
+
+  const auditLength = async () => (await asRole('monitor').get('/audit/head')).json().head.lastId
+  const before = { store: await snapshot(app), audit: await auditLength() }
+  const refused = await asRole('integration-developer').post('/encryptors/full/aliases', { alias: 'one-more' })
+  assertProblem(t, refused, 409, 'CMS_TOO_MANY_ALIASES', 'a POST of one more')
+  t.match(refused.json().detail, /"full" would list 101 receiver aliases; it may list 100/, 'names count and limit')
+  t.same({ store: await snapshot(app), audit: await auditLength() }, before, 'nothing changed, nothing audited')
+  const encryptor = (await asRole('monitor').get('/encryptors/full')).json()
+  t.equal(encryptor.version, 1, 'the version is unchanged')
+  t.equal(encryptor.receiverAliases.length, MAX_RECEIVER_ALIASES)
+
+  t.equal((await asRole('integration-developer').delete('/encryptors/full/aliases/slot-1')).statusCode, 200)
+  const added = await asRole('integration-developer').post('/encryptors/full/aliases', { alias: 'one-more' })
+  t.equal(added.statusCode, 200, 'with one removed, one may be added')
+  t.equal(added.json().receiverAliases.length, MAX_RECEIVER_ALIASES)
+})
+
+t.test('an encryptor saved past the limit before it was enforced may lose aliases, never gain one', async (t) => {
+  const app = await buildTestApp(t)
+  const asRole = asRoleOn(app)
+  await putCertificate(app, 'a', await issueCertificate('a'))
+  const list = aliases(MAX_RECEIVER_ALIASES + 2)
+  t.equal(
+    (await putEncryptor(app, 'legacy', { receiverAliases: list.slice(0, 1), missingAlias: 'skip' })).statusCode,
+    201,
+  )
+  await app.db
+    .insertInto('encryptor_aliases')
+    .values(list.slice(1).map((alias, i) => ({ encryptor_id: 'legacy', position: i + 1, alias })))
+    .execute()
+
+  const refused = await asRole('integration-developer').post('/encryptors/legacy/aliases', { alias: 'one-more' })
+  assertProblem(t, refused, 409, 'CMS_TOO_MANY_ALIASES')
+  t.match(refused.json().detail, /would list 103 receiver aliases/)
+  const removed = await asRole('integration-developer').delete('/encryptors/legacy/aliases/slot-1')
+  t.equal(removed.statusCode, 200, 'removing one is allowed')
+  t.equal(removed.json().receiverAliases.length, MAX_RECEIVER_ALIASES + 1)
+  const replaced = await putEncryptor(app, 'legacy', {
+    receiverAliases: aliases(MAX_RECEIVER_ALIASES),
+    missingAlias: 'skip',
+  })
+  t.equal(replaced.statusCode, 200, 'and so is a PUT back under the limit')
 })

@@ -5,6 +5,7 @@ import { type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ensureConsoleBuilt } from '../../scripts/lib/console-build.js'
+import { MAX_RECEIVER_ALIASES } from '../../src/encryptors/alias-limit.js'
 import { CONSOLE_CSP } from '../../src/routes/console.js'
 import { freshDatabaseUrl, storeDir, TOKENS } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
@@ -20,8 +21,8 @@ import { callReplica, startReplica } from '../helpers/replica.js'
  * (TRUST_PROXY=true).
  */
 const CONF = readFileSync('deploy/nginx.conf', 'utf8')
-/** The limits: receiverAliases maxItems (src/routes/encryptors/schemas.ts), Alias maxLength (src/routes/schemas.ts). */
-const MAX_ALIASES = 100
+/** The limits: an encryptor's own aliases (src/encryptors/alias-limit.ts), Alias maxLength (src/routes/schemas.ts). */
+const MAX_ALIASES = MAX_RECEIVER_ALIASES
 const MAX_ALIAS_LENGTH = 250
 /** What the directives that size the proxy buffers look like in the file, to take them out for the control. */
 const BUFFER_DIRECTIVES = /^\s*proxy_(buffer_size|buffers|busy_buffers_size)\s[^;]*;\s*$/gm
@@ -149,6 +150,10 @@ t.test('the largest X-Cms-Recipients passes the proxy; with nginx default buffer
     receiverAliases: [...aliases, 'one-more'],
   })
   t.equal(tooMany.status, 400, `${MAX_ALIASES + 1} aliases are refused`)
+  const oneMore = await callReplica(replica, 'POST', `/encryptors/${encryptorId}/aliases`, 'integration-developer', {
+    alias: 'one-more',
+  })
+  t.equal(oneMore.status, 409, `so is adding a ${MAX_ALIASES + 1}st`)
 
   const payload = Buffer.from('<order id="42"/>\n')
   const encrypt = (port: number) =>
