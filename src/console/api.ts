@@ -40,6 +40,7 @@ const FIELD_OF_CODE: Record<string, string> = {
   CMS_SUBJECT_KEY_IDENTIFIER_MISSING: 'certificate',
   CMS_ENCRYPTOR_NOT_FOUND: 'encryptorId',
   CMS_ALIAS_ALREADY_LISTED: 'alias',
+  CMS_TOO_MANY_ALIASES: 'alias',
   CMS_ALIAS_NOT_FOUND: 'alias',
 }
 
