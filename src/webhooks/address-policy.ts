@@ -1,4 +1,4 @@
-/** Delivery targets a tenant may not abuse (SSRF): https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md#server-side-request-forgery-ssrf */
+/** SSRF guard, per https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md */
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
