@@ -15,6 +15,7 @@ const LAYERS = {
   keystore: ['errors.js', 'cms', 'store', 'auth', 'audit'],
   encryptors: ['errors.js', 'cms', 'store', 'auth', 'audit'],
   renewals: ['errors.js', 'cms', 'store', 'auth', 'audit', 'keystore', 'encryptors'],
+  webhooks: ['errors.js'],
 }
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 const NO_TEST_OR_SCRIPTS = {

@@ -36,6 +36,10 @@ const UNIT = [
   'test/renewals/describe.test.ts',
   'test/renewals/procedures.test.ts',
   'test/store/data-dir.test.ts',
+  'test/webhooks/address-policy.test.ts',
+  'test/webhooks/event-types.test.ts',
+  'test/webhooks/retry-schedule.test.ts',
+  'test/webhooks/signature.test.ts',
 ]
 
 /**

@@ -2,7 +2,8 @@
 
 /**
  * Every event a subscription can ask for, with the sentence shown to the people choosing (API docs, console).
- * Dotted and hierarchical as the spec recommends; a type once published keeps its name and its body's shape.
+ * Dotted and hierarchical as the spec recommends (the issue's names keep a '-', outside the spec's suggested
+ * [a-zA-Z0-9_]: receivers match them as strings, so nothing breaks). A published type keeps its name and shape.
  */
 export const EVENT_TYPES = {
   'renewal.started': 'A renewal procedure was started for an alias or an encryptor.',
