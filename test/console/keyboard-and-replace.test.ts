@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto'
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { storeDir, TOKENS } from '../helpers/app.js'
+import { TOKENS } from '../helpers/app.js'
 import {
   assertAccessible,
   assertClean,
@@ -10,7 +10,7 @@ import {
   startConsoleService,
   type ConsoleTab,
 } from '../helpers/browser.js'
-import { api, encrypt, opensWith, receivers } from './seed.js'
+import { api, encrypt, opensWith, receivers, seedRenewalAwaitingDeveloper } from './seed.js'
 
 /**
  * The console by keyboard alone (signing in, the navigation, sorting, the wizard, a renewal step,
@@ -22,7 +22,6 @@ import { api, encrypt, opensWith, receivers } from './seed.js'
 
 const service = await startConsoleService(t)
 const browser = await launchTestChromium(t)
-const scratch = storeDir(t, 'cms-console-messages-')
 
 /** What the test reads of the focused element (the program is compiled without the DOM library). */
 interface Focused {
@@ -173,22 +172,8 @@ const ariaSort = (page: Page, column: string) =>
     .getAttribute('aria-sort')
 
 t.test('the console is keyboard-operable, with a visible focus indicator on everything focused', async (t) => {
-  const [partner, partnerNext, spare] = receivers(t, 'partner-ag-2026', 'partner-ag-2027', 'spare-2026')
-  await api(service, 'tenant-admin', 'PUT', '/keystore/entries/partner-ag', { certificate: partner!.pem })
-  await api(service, 'tenant-admin', 'PUT', '/keystore/entries/spare', { certificate: spare!.pem })
-  await api(service, 'integration-developer', 'PUT', '/encryptors/orders-to-partner', {
-    receiverAliases: ['partner-ag'],
-  })
-  await api(service, 'integration-developer', 'PUT', '/encryptors/invoices', { receiverAliases: ['spare'] })
   // A renewal waiting for the developer's add-alias.
-  const renewal = await api<{ id: string }>(service, 'tenant-admin', 'POST', '/renewals', {
-    procedure: 'add-alias',
-    encryptorId: 'orders-to-partner',
-    currentAlias: 'partner-ag',
-    newAlias: 'partner-ag-2027',
-    certificate: partnerNext!.pem,
-  })
-  await api(service, 'tenant-admin', 'POST', `/renewals/${renewal.id}/steps/add-certificate`)
+  const { renewalId } = await seedRenewalAwaitingDeveloper(t, service)
 
   const browserWindow = await consoleWindow(browser, service)
   const admin = new Keyboard(t, await browserWindow.newTab())
@@ -315,7 +300,7 @@ t.test('the console is keyboard-operable, with a visible focus indicator on ever
   await developer.tab.settled()
   await developer.moveTo('Tab', (f) => f.tag === 'a' && f.name === 'add-alias of orders-to-partner', 'the renewal')
   await developer.press('Enter')
-  await dev.waitForURL(new RegExp(`#/renewals/${renewal.id}$`))
+  await dev.waitForURL(new RegExp(`#/renewals/${renewalId}$`))
   await focusOnHeading(t, dev, 'Renewal: add-alias of orders-to-partner')
   await developer.tab.settled()
   await developer.moveTo('Tab', (f) => f.id === 'step-comment', 'the comment field')
@@ -334,7 +319,7 @@ t.test('the console is keyboard-operable, with a visible focus indicator on ever
     next: { step: string } | null
     recipients: string[]
     steps: Array<{ name: string; status: string; comment?: string }>
-  }>(service, 'monitor', 'GET', `/renewals/${renewal.id}`)
+  }>(service, 'monitor', 'GET', `/renewals/${renewalId}`)
   t.same(
     taken.steps.filter((s) => s.status === 'done').map((s) => s.name),
     ['add-certificate', 'add-alias'],
@@ -465,8 +450,8 @@ t.test('replacing a certificate through the entry view stores version 2; a chang
   t.equal(await page.locator('table tbody tr').count(), 1, 'the history holds the replaced version')
   const message = await encrypt(service, encryptorId)
   t.equal(message.header, alias, `X-Cms-Recipients: ${message.header}`)
-  t.ok(await opensWith(scratch, message, replacement!), 'the new key opens a message encrypted now')
-  t.notOk(await opensWith(scratch, message, original!), 'the old key does not')
+  t.ok(await opensWith(message, replacement!), 'the new key opens a message encrypted now')
+  t.notOk(await opensWith(message, original!), 'the old key does not')
   await assertClean(t, tab, 'replaced')
 
   // The 412: check another certificate, the entry changes through the API meanwhile, then store.
@@ -515,8 +500,8 @@ t.test('replacing a certificate through the entry view stores version 2; a chang
   t.ok(sameFingerprint(after.sha256Fingerprint, fingerprint(meanwhile!.pem)), 'the API: the third certificate')
   t.notOk(sameFingerprint(after.sha256Fingerprint, fingerprint(refused!.pem)), 'not the one checked in the page')
   const later = await encrypt(service, encryptorId)
-  t.ok(await opensWith(scratch, later, meanwhile!), 'a message encrypted now opens with the third certificate’s key')
-  t.notOk(await opensWith(scratch, later, refused!), 'not with the refused one’s')
+  t.ok(await opensWith(later, meanwhile!), 'a message encrypted now opens with the third certificate’s key')
+  t.notOk(await opensWith(later, refused!), 'not with the refused one’s')
   await assertAccessible(t, tab, 'entry, replace refused with 412')
   await assertClean(t, tab, 'replace 412')
 })

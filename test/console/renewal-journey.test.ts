@@ -116,8 +116,8 @@ t.test('an add-alias renewal through the console, admin and developer taking tur
     t.same(message.header.split(',').sort(), [...aliases].sort(), `${when}: X-Cms-Recipients ${message.header}`)
     const infos = (await recipientInfos(scratch, message, [oldKey!, newKey!])).map(label).sort()
     t.same(infos, [...opens].sort(), `${when}: RecipientInfos for ${infos.join(' and ')}`)
-    t.equal(await opensWith(scratch, message, oldKey!), opens.includes('old'), `${when}: old key opens it: ${opens}`)
-    t.equal(await opensWith(scratch, message, newKey!), opens.includes('new'), `${when}: new key opens it: ${opens}`)
+    t.equal(await opensWith(message, oldKey!), opens.includes('old'), `${when}: old key opens it: ${opens}`)
+    t.equal(await opensWith(message, newKey!), opens.includes('new'), `${when}: new key opens it: ${opens}`)
     return renewal
   }
 

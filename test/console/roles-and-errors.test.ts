@@ -11,7 +11,7 @@ import {
   type PageGlobals,
 } from '../helpers/browser.js'
 import { issueCertificate } from '../helpers/pki.js'
-import { api, receivers, status } from './seed.js'
+import { api, seedRenewalAwaitingDeveloper, status } from './seed.js'
 
 /**
  * The console for each role and when things go wrong: what a monitor token may press, what a refused
@@ -25,19 +25,7 @@ const GARBAGE = randomBytes(300)
 
 const service = await startConsoleService(t)
 const browser = await launchTestChromium(t)
-const [partner, partnerNext, spare] = receivers(t, 'partner-ag-2026', 'partner-ag-2027', 'spare-2026')
-await api(service, 'tenant-admin', 'PUT', '/keystore/entries/partner-ag', { certificate: partner!.pem })
-await api(service, 'tenant-admin', 'PUT', '/keystore/entries/spare', { certificate: spare!.pem })
-await api(service, 'integration-developer', 'PUT', '/encryptors/orders-to-partner', { receiverAliases: ['partner-ag'] })
-await api(service, 'integration-developer', 'PUT', '/encryptors/invoices', { receiverAliases: ['spare'] })
-const renewal = await api<{ id: string }>(service, 'tenant-admin', 'POST', '/renewals', {
-  procedure: 'add-alias',
-  encryptorId: 'orders-to-partner',
-  currentAlias: 'partner-ag',
-  newAlias: 'partner-ag-2027',
-  certificate: partnerNext!.pem,
-})
-await api(service, 'tenant-admin', 'POST', `/renewals/${renewal.id}/steps/add-certificate`)
+const { partner, partnerNext, renewalId } = await seedRenewalAwaitingDeveloper(t, service)
 
 /** Every view, by its address; `renewal` is active, waiting for the developer's add-alias. */
 const VIEWS: Record<string, string> = {
@@ -48,7 +36,7 @@ const VIEWS: Record<string, string> = {
   encryptors: '#/encryptors',
   encryptor: '#/encryptors/orders-to-partner',
   renewals: '#/renewals',
-  renewal: `#/renewals/${renewal.id}`,
+  renewal: `#/renewals/${renewalId}`,
   start: '#/start',
   audit: '#/audit',
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
 import { storeDir, TOKENS } from '../helpers/app.js'
+import { opensslDecrypt } from '../helpers/openssl.js'
 import type { TestCertificate } from '../helpers/pki.js'
 import type { Replica } from '../helpers/replica.js'
 
@@ -135,29 +136,34 @@ export async function recipientInfos(dir: string, message: Message, known: TestC
 }
 
 /** Whether `receiver`'s key opens the message (openssl cms -decrypt finds its RecipientInfo by the certificate). */
-export async function opensWith(dir: string, message: Message, receiver: TestCertificate): Promise<boolean> {
-  const file = join(dir, `message-${Math.random().toString(36).slice(2)}.der`)
-  writeFileSync(file, message.cms)
+export async function opensWith(message: Message, receiver: TestCertificate): Promise<boolean> {
   try {
-    const { stdout } = await run(
-      'openssl',
-      [
-        'cms',
-        '-decrypt',
-        '-binary',
-        '-inform',
-        'DER',
-        '-in',
-        file,
-        '-inkey',
-        receiver.keyPath,
-        '-recip',
-        receiver.certPath,
-      ],
-      { encoding: 'buffer' },
-    )
-    return stdout.toString() === message.payload
+    return (await opensslDecrypt(message.cms, receiver)).toString() === message.payload
   } catch {
     return false
   }
+}
+
+/**
+ * The keystore and encryptors most console tests start from: partner-ag for orders-to-partner, spare
+ * for invoices, and an add-alias renewal of partner-ag to partner-ag-2027 waiting for the developer's
+ * add-alias step.
+ */
+export async function seedRenewalAwaitingDeveloper(t: Test, service: Replica) {
+  const [partner, partnerNext, spare] = receivers(t, 'partner-ag-2026', 'partner-ag-2027', 'spare-2026')
+  await api(service, 'tenant-admin', 'PUT', '/keystore/entries/partner-ag', { certificate: partner!.pem })
+  await api(service, 'tenant-admin', 'PUT', '/keystore/entries/spare', { certificate: spare!.pem })
+  await api(service, 'integration-developer', 'PUT', '/encryptors/orders-to-partner', {
+    receiverAliases: ['partner-ag'],
+  })
+  await api(service, 'integration-developer', 'PUT', '/encryptors/invoices', { receiverAliases: ['spare'] })
+  const renewal = await api<{ id: string }>(service, 'tenant-admin', 'POST', '/renewals', {
+    procedure: 'add-alias',
+    encryptorId: 'orders-to-partner',
+    currentAlias: 'partner-ag',
+    newAlias: 'partner-ag-2027',
+    certificate: partnerNext!.pem,
+  })
+  await api(service, 'tenant-admin', 'POST', `/renewals/${renewal.id}/steps/add-certificate`)
+  return { partner: partner!, partnerNext: partnerNext!, spare: spare!, renewalId: renewal.id }
 }
