@@ -1,13 +1,14 @@
 import { get } from './api'
 import type { Encryptor, KeystoreList, Renewal } from './types'
 
-/** The default of EXPIRY_WARNING_DAYS, when the service does not say which it uses. */
-const DEFAULT_WARNING_DAYS = 30
-
 export async function loadKeystore() {
   const list = await get<KeystoreList>('/keystore/entries')
-  return { entries: list.entries, warningDays: list.expiryWarningDays ?? DEFAULT_WARNING_DAYS }
+  return { entries: list.entries, warningDays: list.expiryWarningDays }
 }
+
+/** EXPIRY_WARNING_DAYS alone: the list filtered to what has already expired is the shortest answer saying it. */
+export const loadWarningDays = async () =>
+  (await get<KeystoreList>('/keystore/entries?expiringWithinDays=0')).expiryWarningDays
 
 export const loadEncryptors = async () => (await get<{ encryptors: Encryptor[] }>('/encryptors')).encryptors
 

@@ -43,7 +43,8 @@ export interface KeystoreEntryDetails extends KeystoreEntry {
 
 export interface KeystoreList {
   entries: KeystoreEntry[]
-  expiryWarningDays?: number
+  /** EXPIRY_WARNING_DAYS, which `expiringSoon` is computed with. */
+  expiryWarningDays: number
 }
 
 export interface CertificateCheck {

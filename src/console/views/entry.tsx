@@ -1,9 +1,9 @@
 import { useState } from 'preact/hooks'
 import { call, get, seg } from '../api'
 import type { ViewProps } from '../app'
-import { loadRenewals } from '../data'
+import { loadRenewals, loadWarningDays } from '../data'
 import { href } from '../route'
-import type { KeystoreEntryDetails, KeystoreList } from '../types'
+import type { KeystoreEntryDetails } from '../types'
 import {
   DaysLeft,
   Empty,
@@ -38,14 +38,14 @@ async function download(alias: string) {
 export function EntryView({ can, params }: ViewProps) {
   const alias = params[0]!
   const loaded = useLoad(async () => {
-    const [entry, list, renewals] = await Promise.all([
+    const [entry, warningDays, renewals] = await Promise.all([
       get<KeystoreEntryDetails>(`/keystore/entries/${seg(alias)}`),
-      get<KeystoreList>('/keystore/entries?expiringWithinDays=0'),
+      loadWarningDays(),
       loadRenewals('active'),
     ])
     // An active renewal owns its aliases: their certificates change through its steps only.
     const renewal = renewals.find((r) => r.currentAlias === alias || r.newAlias === alias) ?? null
-    return { entry, warningDays: list.expiryWarningDays ?? 30, renewal }
+    return { entry, warningDays, renewal }
   }, [alias])
   const [replacing, setReplacing] = useState(false)
   const downloading = useAction()

@@ -4,7 +4,7 @@ import type { ViewProps } from '../app'
 import { CertificateInput, type CertificateUpload } from '../certificate-input'
 import { href, navigate } from '../route'
 import type { CertificateCheck } from '../types'
-import { loadKeystore } from '../data'
+import { loadWarningDays } from '../data'
 import { DaysLeft, Field, ProblemBox, date, keyText, useAction, useLoad } from '../ui'
 
 /**
@@ -145,7 +145,7 @@ export function CertificateUploadForm({
 
 /** #/keystore/+new: store a certificate under a new alias. */
 export function UploadView({ can }: ViewProps) {
-  const keystore = useLoad(loadKeystore, [])
+  const warningDays = useLoad(loadWarningDays, [])
   return (
     <section>
       <h1 tabIndex={-1}>Upload a certificate</h1>
@@ -153,10 +153,7 @@ export function UploadView({ can }: ViewProps) {
         <a href={href('keystore')}>Back to the keystore</a>
       </p>
       {can.changesKeystore ? (
-        <CertificateUploadForm
-          warningDays={keystore.data?.warningDays ?? 30}
-          onStored={(alias) => navigate('keystore', alias)}
-        />
+        <CertificateUploadForm warningDays={warningDays.data ?? 30} onStored={(alias) => navigate('keystore', alias)} />
       ) : (
         <p>Only a tenant-admin token can change the keystore.</p>
       )}
