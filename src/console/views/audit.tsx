@@ -9,9 +9,11 @@ const FILTERS = [
   { name: 'target', label: 'Target', hint: 'e.g. keystore/partner-ag' },
   { name: 'actor', label: 'Actor (token name)', hint: '' },
   { name: 'renewalId', label: 'Renewal id', hint: '' },
+  { name: 'since', label: 'Since', hint: '', type: 'datetime-local' },
+  { name: 'until', label: 'Until', hint: '', type: 'datetime-local' },
 ] as const
 
-type Filters = Record<(typeof FILTERS)[number]['name'] | 'since' | 'until', string>
+type Filters = Record<(typeof FILTERS)[number]['name'], string>
 const EMPTY: Filters = { action: '', target: '', actor: '', renewalId: '', since: '', until: '' }
 
 function query(filters: Filters, before?: number) {
@@ -67,28 +69,12 @@ export function AuditView(_props: ViewProps) {
           <Field key={f.name} label={f.label} id={`au-${f.name}`} problem={page.problem} name={f.name}>
             <input
               id={`au-${f.name}`}
+              {...('type' in f ? { type: f.type } : { type: 'text', placeholder: f.hint || undefined })}
               value={draft[f.name]}
-              placeholder={f.hint}
               onInput={(e) => setDraft({ ...draft, [f.name]: (e.currentTarget as HTMLInputElement).value })}
             />
           </Field>
         ))}
-        <Field label="Since" id="au-since" problem={page.problem} name="since">
-          <input
-            id="au-since"
-            type="datetime-local"
-            value={draft.since}
-            onInput={(e) => setDraft({ ...draft, since: (e.currentTarget as HTMLInputElement).value })}
-          />
-        </Field>
-        <Field label="Until" id="au-until" problem={page.problem} name="until">
-          <input
-            id="au-until"
-            type="datetime-local"
-            value={draft.until}
-            onInput={(e) => setDraft({ ...draft, until: (e.currentTarget as HTMLInputElement).value })}
-          />
-        </Field>
         <div class="actions">
           <button type="submit">Apply filters</button>
           <button

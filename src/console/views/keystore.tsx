@@ -48,6 +48,8 @@ export function KeystoreView({ can }: ViewProps) {
       return true
     })
     .sort((a, b) => compare(a, b, sort.key) * (sort.ascending ? 1 : -1))
+  // aria-sort says it to assistive technology; the arrow shows it.
+  const arrow = (key: SortKey) => (sort.key === key ? (sort.ascending ? ' ▲' : ' ▼') : '')
   const sortBy = (key: SortKey) => setSort((s) => ({ key, ascending: s.key === key ? !s.ascending : true }))
   return (
     <section>
@@ -105,7 +107,7 @@ export function KeystoreView({ can }: ViewProps) {
                         {c.key ? (
                           <button type="button" class="sort" onClick={() => sortBy(c.key!)}>
                             {c.label}
-                            <span aria-hidden="true">{sort.key === c.key ? (sort.ascending ? ' ▲' : ' ▼') : ''}</span>
+                            <span aria-hidden="true">{arrow(c.key!)}</span>
                           </button>
                         ) : (
                           c.label
