@@ -134,6 +134,91 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute()
       },
     },
+    '0005_webhooks': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('webhook_subscriptions')
+          .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+          .addColumn('url', 'varchar(2048)', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('description', 'varchar(500)')
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('secret', 'varchar(100)', (c) => c.notNull())
+          .addColumn('previous_secret', 'varchar(100)')
+          .addColumn('previous_secret_until', 'varchar(32)')
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute()
+        // The outbox: written in the transaction of the change it tells of.
+        await db.schema
+          .createTable('webhook_events')
+          .addColumn('seq', 'integer', identity)
+          .addColumn('id', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('type', 'varchar(64)', (c) => c.notNull())
+          .addColumn('at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .execute()
+        await db.schema
+          .createTable('webhook_deliveries')
+          .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('event_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('subscription_id', 'varchar(36)', (c) =>
+            c.notNull().references('webhook_subscriptions.id').onDelete('cascade'),
+          )
+          .addColumn('ordering_key', 'varchar(300)', (c) => c.notNull())
+          .addColumn('state', 'varchar(16)', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull())
+          .addColumn('next_attempt_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('first_attempt_at', 'varchar(32)')
+          .addColumn('claimed_by', 'varchar(100)')
+          .addColumn('claimed_until', 'varchar(32)')
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute()
+        await db.schema
+          .createIndex('webhook_deliveries_due')
+          .on('webhook_deliveries')
+          .columns(['state', 'seq'])
+          .execute()
+        await db.schema
+          .createIndex('webhook_deliveries_subscription')
+          .on('webhook_deliveries')
+          .columns(['subscription_id', 'seq'])
+          .execute()
+        await db.schema
+          .createTable('webhook_attempts')
+          .addColumn('delivery_id', 'varchar(36)', (c) =>
+            c.notNull().references('webhook_deliveries.id').onDelete('cascade'),
+          )
+          .addColumn('number', 'integer', (c) => c.notNull())
+          .addColumn('at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('status', 'integer')
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .addColumn('error', 'varchar(500)')
+          .addColumn('response_prefix', 'varchar(300)')
+          .addColumn('by', 'varchar(100)', (c) => c.notNull())
+          .addPrimaryKeyConstraint('webhook_attempts_pk', ['delivery_id', 'number'])
+          .execute()
+        // Timed events already fired (a threshold per certificate, a wait per renewal step): the
+        // primary key is what keeps restarts and replicas from firing one twice.
+        await db.schema
+          .createTable('webhook_fired')
+          .addColumn('kind', 'varchar(64)', (c) => c.notNull())
+          .addColumn('subject', 'varchar(400)', (c) => c.notNull())
+          .addColumn('mark', 'varchar(32)', (c) => c.notNull())
+          .addColumn('at', 'varchar(32)', (c) => c.notNull())
+          .addPrimaryKeyConstraint('webhook_fired_pk', ['kind', 'subject', 'mark'])
+          .execute()
+        // Named leases (the scheduler's): held by one replica until it lapses or is renewed.
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('holder', 'varchar(100)', (c) => c.notNull())
+          .addColumn('until', 'varchar(32)', (c) => c.notNull())
+          .execute()
+      },
+    },
   }
 }
 

@@ -95,6 +95,76 @@ export interface Database {
     id: number
     writes: number
   }
+  webhook_subscriptions: {
+    id: string
+    url: string
+    /** JSON array of event types, or ["*"]. */
+    events: string
+    description: string | null
+    /** 1 or 0 (SQLite has no boolean). */
+    enabled: number
+    /** `whsec_…`: the service must sign with it, so it is kept (never shown after it is made). */
+    secret: string
+    /** The secret before the last rotation, still signing beside the new one until previous_secret_until. */
+    previous_secret: string | null
+    previous_secret_until: string | null
+    created_at: string
+    updated_at: string
+  }
+  /** The outbox: one row per event, written in the transaction of the change it tells of. */
+  webhook_events: {
+    seq: Generated<number>
+    /** `evt_…`: the webhook-id of every delivery of the event. */
+    id: string
+    type: string
+    at: string
+    /** The JSON body, exactly as sent (and signed). */
+    body: string
+  }
+  /** One event to one subscription: what the delivery worker claims, attempts and records. */
+  webhook_deliveries: {
+    id: string
+    /** The event's seq: deliveries of one ordering key go out in this order. */
+    seq: number
+    event_id: string
+    subscription_id: string
+    /** Events with one key (a renewal, an alias, an encryptor) reach a subscription in order. */
+    ordering_key: string
+    /** 'pending', 'delivered' or 'failed'. */
+    state: string
+    attempts: number
+    next_attempt_at: string
+    first_attempt_at: string | null
+    /** The replica delivering it, until claimed_until: past that, another replica takes it over. */
+    claimed_by: string | null
+    claimed_until: string | null
+    created_at: string
+    updated_at: string
+  }
+  webhook_attempts: {
+    delivery_id: string
+    number: number
+    at: string
+    /** HTTP status, or null when no response came (refused, timeout, blocked address). */
+    status: number | null
+    duration_ms: number
+    error: string | null
+    /** The first characters of the response body, no more. */
+    response_prefix: string | null
+    /** The replica that made the attempt. */
+    by: string
+  }
+  webhook_fired: {
+    kind: string
+    subject: string
+    mark: string
+    at: string
+  }
+  leases: {
+    name: string
+    holder: string
+    until: string
+  }
   auth_tokens: {
     name: string
     /** JSON array of role names. */
