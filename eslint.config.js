@@ -12,10 +12,10 @@ const LAYERS = {
   store: ['errors.js', 'cms'],
   auth: ['errors.js', 'store'],
   audit: ['errors.js', 'store', 'auth'],
-  keystore: ['errors.js', 'cms', 'store', 'auth', 'audit'],
-  encryptors: ['errors.js', 'cms', 'store', 'auth', 'audit'],
-  renewals: ['errors.js', 'cms', 'store', 'auth', 'audit', 'keystore', 'encryptors'],
-  webhooks: ['errors.js'],
+  webhooks: ['errors.js', 'cms', 'store', 'auth', 'audit'],
+  keystore: ['errors.js', 'cms', 'store', 'auth', 'audit', 'webhooks'],
+  encryptors: ['errors.js', 'cms', 'store', 'auth', 'audit', 'webhooks'],
+  renewals: ['errors.js', 'cms', 'store', 'auth', 'audit', 'keystore', 'encryptors', 'webhooks'],
 }
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 const NO_TEST_OR_SCRIPTS = {

@@ -41,7 +41,7 @@ export interface AuditEntry {
  * the same transaction; a log that no longer matches its head is not extended (the write fails),
  * since signing a new head over it would hide what was done to it.
  */
-export async function recordAudit(ctx: WriteContext, actor: Actor, entry: AuditEntry): Promise<void> {
+export async function recordAudit(ctx: WriteContext, actor: Actor, entry: AuditEntry): Promise<number> {
   const { tx } = ctx
   const content: AuditContent = {
     at: new Date().toISOString(),
@@ -66,10 +66,17 @@ export async function recordAudit(ctx: WriteContext, actor: Actor, entry: AuditE
     await writeHead(tx, signed)
     ctx.onCommit(() => anchor.saw(signed))
   }
+  return end.lastId
 }
 
-/** The audit record of a keystore or encryptor write, attributed as its context says (actor, renewal, comment). */
-export function recordMutation(ctx: MutationContext, entry: Omit<AuditEntry, 'renewalId' | 'comment'>): Promise<void> {
+/**
+ * The audit record of a keystore or encryptor write, attributed as its context says (actor, renewal,
+ * comment); answers the record's id, which the change's webhook event names.
+ */
+export function recordMutation(
+  ctx: MutationContext,
+  entry: Omit<AuditEntry, 'renewalId' | 'comment'>,
+): Promise<number> {
   return recordAudit(ctx, ctx.actor, { ...entry, renewalId: ctx.renewalId, comment: ctx.comment })
 }
 

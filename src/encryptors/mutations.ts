@@ -5,6 +5,7 @@ import { checkAliasLimit, MAX_RECEIVER_ALIASES } from './alias-limit.js'
 import type { Encryptor, EncryptorPause, EncryptorSettings } from './encryptor.js'
 import { prepareRecipients } from './recipients.js'
 import { encryptorRepository } from './repository.js'
+import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
 
 const auditView = (e: Encryptor | undefined) => (e ? { receiverAliases: e.receiverAliases, version: e.version } : null)
 
@@ -36,36 +37,74 @@ export async function saveEncryptor(
     pause: current?.pause ?? null,
   }
   await encryptorRepository.save(ctx.tx, encryptor, current !== undefined)
-  await recordMutation(ctx, {
+  const auditRecordId = await recordMutation(ctx, {
     action,
     target: `encryptors/${id}`,
     before: auditView(current),
     after: auditView(encryptor),
   })
+  await publishEncryptorChange(ctx, current ? 'changed' : 'created', current, encryptor, auditRecordId)
   ctx.touched({ kind: 'encryptor', id })
   return { changed: true, encryptor }
 }
 
 export async function deleteEncryptor(ctx: MutationContext, current: Encryptor): Promise<void> {
   await encryptorRepository.delete(ctx.tx, current.id)
-  await recordMutation(ctx, {
+  const auditRecordId = await recordMutation(ctx, {
     action: 'encryptor.delete',
     target: `encryptors/${current.id}`,
     before: auditView(current),
     after: null,
   })
+  await publishEncryptorChange(ctx, 'deleted', current, undefined, auditRecordId)
   ctx.touched({ kind: 'encryptor', id: current.id })
 }
 
 /** Pauses (downtime) or resumes an encryptor: while paused, encrypt answers 503 with Retry-After. */
 export async function setEncryptorPause(ctx: MutationContext, id: string, pause: EncryptorPause | null): Promise<void> {
   await encryptorRepository.setPause(ctx.tx, id, pause)
-  await recordMutation(ctx, {
+  const auditRecordId = await recordMutation(ctx, {
     action: pause ? 'encryptor.pause' : 'encryptor.resume',
     target: `encryptors/${id}`,
     after: pause ? { pausedUntil: pause.until } : null,
   })
+  await publishEvent(ctx, {
+    type: pause ? 'encryptor.paused' : 'encryptor.resumed',
+    orderingKey: orderingKeyOf(ctx, `encryptors/${id}`),
+    data: {
+      encryptorId: id,
+      pausedUntil: pause?.until ?? null,
+      by: ctx.actor.name,
+      renewalId: ctx.renewalId ?? null,
+      auditRecordId,
+    },
+  })
   ctx.touched({ kind: 'encryptor', id })
+}
+
+/** `encryptor.changed`: the receiver aliases before and after (the settings a receiver's people care about). */
+async function publishEncryptorChange(
+  ctx: MutationContext,
+  change: 'created' | 'changed' | 'deleted',
+  before: Encryptor | undefined,
+  after: Encryptor | undefined,
+  auditRecordId: number,
+) {
+  const id = (after ?? before)!.id
+  await publishEvent(ctx, {
+    type: 'encryptor.changed',
+    orderingKey: orderingKeyOf(ctx, `encryptors/${id}`),
+    data: {
+      encryptorId: id,
+      change,
+      receiverAliases: after?.receiverAliases ?? null,
+      previousReceiverAliases: before?.receiverAliases ?? null,
+      version: after?.version ?? null,
+      by: ctx.actor.name,
+      renewalId: ctx.renewalId ?? null,
+      auditRecordId,
+    },
+  })
 }
 
 function sameSettings(a: EncryptorSettings, b: EncryptorSettings): boolean {

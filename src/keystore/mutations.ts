@@ -2,6 +2,8 @@ import { recordMutation, type MutationContext } from '../audit/audit.js'
 import type { ReceiverCertificate } from '../cms/certificate.js'
 import { Errors } from '../errors.js'
 import type { Executor } from '../store/schema.js'
+import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
+import { fireExpiring } from '../webhooks/timed-events.js'
 import { keystoreRepository } from './repository.js'
 
 /**
@@ -45,14 +47,60 @@ export async function storeCertificate(
     await keystoreRepository.insert(tx, { ...row, version: await keystoreRepository.nextVersion(tx, alias) })
   }
   const stored = (await keystoreRepository.find(tx, alias))!
-  await recordMutation(ctx, {
+  const auditRecordId = await recordMutation(ctx, {
     action: existing ? 'keystore.replace' : 'keystore.create',
     target: `keystore/${alias}`,
     before: fingerprintOf(existing),
     after: fingerprintOf(stored),
   })
+  const usedBy = await users.ids(tx, alias)
+  await publishKeystoreChange(
+    ctx,
+    alias,
+    existing ? 'replaced' : 'created',
+    existing,
+    certificate,
+    usedBy,
+    auditRecordId,
+  )
+  // A certificate stored already inside an expiry threshold is told of now, not at the scheduler's next round.
+  await fireExpiring(ctx, { alias, certificate, usedBy }, new Date())
   ctx.touched({ kind: 'keystore', alias })
   return { created: !existing, changed: true, row: stored }
+}
+
+/** `keystore.changed`: what the alias holds now and held before (the certificate named, not sent: it is bulky). */
+async function publishKeystoreChange(
+  ctx: MutationContext,
+  alias: string,
+  change: 'created' | 'replaced' | 'deleted',
+  before: { sha256_fingerprint: string; version: number } | undefined,
+  certificate: ReceiverCertificate | undefined,
+  usedBy: string[],
+  auditRecordId: number,
+) {
+  await publishEvent(ctx, {
+    type: 'keystore.changed',
+    orderingKey: orderingKeyOf(ctx, `keystore/${alias}`),
+    data: {
+      alias,
+      change,
+      certificate: certificate
+        ? {
+            subject: certificate.subject,
+            issuer: certificate.issuer,
+            serialNumber: certificate.serialNumber,
+            notAfter: certificate.notAfter.toISOString(),
+            sha256Fingerprint: certificate.sha256Fingerprint,
+          }
+        : null,
+      previousSha256Fingerprint: before?.sha256_fingerprint ?? null,
+      usedBy,
+      by: ctx.actor.name,
+      renewalId: ctx.renewalId ?? null,
+      auditRecordId,
+    },
+  })
 }
 
 /**
@@ -75,11 +123,12 @@ export async function deleteCertificate(ctx: MutationContext, users: AliasUsers,
   await users.checkChange(tx, alias, undefined)
   await keystoreRepository.retire(tx, existing, 'deleted', new Date().toISOString())
   await keystoreRepository.delete(tx, alias)
-  await recordMutation(ctx, {
+  const auditRecordId = await recordMutation(ctx, {
     action: 'keystore.delete',
     target: `keystore/${alias}`,
     before: fingerprintOf(existing),
     after: null,
   })
+  await publishKeystoreChange(ctx, alias, 'deleted', existing, undefined, await users.ids(tx, alias), auditRecordId)
   ctx.touched({ kind: 'keystore', alias })
 }

@@ -14,6 +14,7 @@ import type { ChangeFeed } from '../store/changes.js'
 import { loadCertificates, presentAliases } from '../store/receiver-certificates.js'
 import type { Database, Executor } from '../store/schema.js'
 import { transact } from '../store/transact.js'
+import { publishAborted, publishStarted, publishStep } from './events.js'
 import { abortPlan, nextStep, type Effect, type RenewalState } from './procedures.js'
 import { newCertificateOf, renewalRepository, type Renewal } from './repository.js'
 import { checkStartInput, checkStartPreconditions, type StartRenewal } from './start-checks.js'
@@ -76,7 +77,7 @@ export class RenewalService {
         updatedAt: at,
       }
       await renewalRepository.insert(tx, renewal)
-      await recordAudit(ctx, actor, {
+      const auditRecordId = await recordAudit(ctx, actor, {
         action: 'renewal.start',
         target: `renewals/${renewal.id}`,
         renewalId: renewal.id,
@@ -88,6 +89,7 @@ export class RenewalService {
           sha256Fingerprint: certificate.sha256Fingerprint,
         },
       })
+      await publishStarted(ctx, renewal, actor, auditRecordId)
       return renewal
     })
     return this.get(renewal.id)
@@ -135,11 +137,12 @@ export class RenewalService {
         ],
       }
       if (advanced.state === 'completed') await this.checkNothingExpiresSooner(ctx.tx, advanced)
-      await this.recordProgress(mutation, renewal, advanced, 'renewal.step', {
+      const auditRecordId = await this.recordProgress(mutation, renewal, advanced, 'renewal.step', {
         step: transition.step.name,
         done: advanced.done,
         state: advanced.state,
       })
+      await publishStep(ctx, advanced, transition.step, stepActor, auditRecordId, comment)
       return false
     })
     return { renewal: await this.get(id), repeated }
@@ -153,10 +156,12 @@ export class RenewalService {
       const mutation: MutationContext = { ...ctx, actor, renewalId: id, comment }
       for (const effect of effects) await this.apply(mutation, renewal, effect)
       const aborted: Renewal = { ...renewal, state: 'aborted', updatedAt: new Date().toISOString() }
-      await this.recordProgress(mutation, renewal, aborted, 'renewal.abort', {
+      const undone = effects.map((e) => e.kind)
+      const auditRecordId = await this.recordProgress(mutation, renewal, aborted, 'renewal.abort', {
         state: 'aborted',
-        undone: effects.map((e) => e.kind),
+        undone,
       })
+      await publishAborted(ctx, aborted, undone, actor, auditRecordId, comment)
     })
     return this.get(id)
   }
@@ -171,13 +176,13 @@ export class RenewalService {
     after: Renewal,
     action: 'renewal.step' | 'renewal.abort',
     audited: Record<string, unknown>,
-  ): Promise<void> {
+  ): Promise<number> {
     if (!(await renewalRepository.advance(ctx.tx, after, before.done))) {
       throw new Errors.STEP_OUT_OF_ORDER(
         `Another request took a step of renewal ${before.id} at the same time; read its state and retry.`,
       )
     }
-    await recordMutation(ctx, {
+    return recordMutation(ctx, {
       action,
       target: `renewals/${before.id}`,
       before: { done: before.done, state: before.state },

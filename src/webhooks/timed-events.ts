@@ -1,0 +1,182 @@
+import type { Kysely } from 'kysely'
+import type { ReceiverCertificate } from '../cms/certificate.js'
+import { DAY_MS } from '../cms/validity.js'
+import type { Database, Executor } from '../store/schema.js'
+import type { WriteContext } from '../store/transact.js'
+import { DEFAULT_EXPIRY_THRESHOLDS_DAYS, thresholdsCrossed } from './event-types.js'
+import { publishEvent } from './outbox.js'
+
+export interface TimedEventSettings {
+  /** Days before notAfter at which `certificate.expiring` fires, once each per certificate. */
+  expiryThresholdsDays: readonly number[]
+  /** How long a renewal may wait on one step before `renewal.waiting` fires (once per step). */
+  renewalWaitingMs: number
+}
+
+export const DEFAULT_TIMED_EVENT_SETTINGS: TimedEventSettings = {
+  expiryThresholdsDays: DEFAULT_EXPIRY_THRESHOLDS_DAYS,
+  renewalWaitingMs: 48 * 3_600_000,
+}
+
+const settingsOf = new WeakMap<Kysely<Database>, TimedEventSettings>()
+
+/** Sets the thresholds for one store, so a keystore write fires what the scheduler would (config, once at start). */
+export function configureTimedEvents(store: Kysely<Database>, settings: TimedEventSettings): void {
+  settingsOf.set(store, settings)
+}
+
+export function timedEventSettings(store: Kysely<Database>): TimedEventSettings {
+  return settingsOf.get(store) ?? DEFAULT_TIMED_EVENT_SETTINGS
+}
+
+/** A certificate under an alias, with the encryptors that list the alias. */
+export interface WatchedCertificate {
+  alias: string
+  certificate: ReceiverCertificate
+  usedBy: string[]
+}
+
+/**
+ * Records that a timed event fired; false when it had fired already. The primary key decides, inside the
+ * write transaction: two replicas, or a restart in the middle of a round, cannot fire one twice.
+ */
+async function markFired(tx: Executor, kind: string, subject: string, mark: string, at: Date): Promise<boolean> {
+  const result = await tx
+    .insertInto('webhook_fired')
+    .values({ kind, subject, mark, at: at.toISOString() })
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst()
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
+}
+
+const certificateSubject = (w: WatchedCertificate) => `${w.alias}/${w.certificate.sha256Fingerprint}`
+
+/** The expiry thresholds `w` is due to fire at `now` (read only: the scheduler asks before it opens a write). */
+export async function dueExpiryThresholds(
+  db: Executor,
+  w: WatchedCertificate,
+  now: Date,
+  thresholds: readonly number[],
+): Promise<number[]> {
+  const left = w.certificate.notAfter.getTime() - now.getTime()
+  if (left <= 0 || left > Math.max(...thresholds) * DAY_MS) return []
+  const fired = await db
+    .selectFrom('webhook_fired')
+    .select('mark')
+    .where('kind', '=', 'certificate.expiring')
+    .where('subject', '=', certificateSubject(w))
+    .execute()
+  return thresholdsCrossed(
+    w.certificate.notAfter,
+    now,
+    fired.map((f) => Number(f.mark)),
+    thresholds,
+  )
+}
+
+/**
+ * Fires `certificate.expiring` for `w` if it is inside a threshold that has not fired yet: on every
+ * keystore write (a certificate stored inside a threshold is told of at once) and every scheduler round.
+ */
+export async function fireExpiring(ctx: WriteContext, w: WatchedCertificate, now: Date): Promise<number> {
+  const { expiryThresholdsDays } = timedEventSettings(ctx.store)
+  let fired = 0
+  for (const days of await dueExpiryThresholds(ctx.tx, w, now, expiryThresholdsDays)) {
+    if (!(await markFired(ctx.tx, 'certificate.expiring', certificateSubject(w), String(days), now))) continue
+    const { certificate } = w
+    await publishEvent(ctx, {
+      type: 'certificate.expiring',
+      orderingKey: `keystore/${w.alias}`,
+      data: {
+        alias: w.alias,
+        thresholdDays: days,
+        daysLeft: Math.floor((certificate.notAfter.getTime() - now.getTime()) / DAY_MS),
+        notAfter: certificate.notAfter.toISOString(),
+        subject: certificate.subject,
+        issuer: certificate.issuer,
+        serialNumber: certificate.serialNumber,
+        sha256Fingerprint: certificate.sha256Fingerprint,
+        usedBy: w.usedBy,
+      },
+    })
+    fired++
+  }
+  return fired
+}
+
+/** Whether `w` has expired while an encryptor lists it and was not told of yet. */
+export async function isDueExpiredInUse(db: Executor, w: WatchedCertificate, now: Date): Promise<boolean> {
+  if (w.usedBy.length === 0 || w.certificate.notAfter.getTime() > now.getTime()) return false
+  const fired = await db
+    .selectFrom('webhook_fired')
+    .select('mark')
+    .where('kind', '=', 'certificate.expired-in-use')
+    .where('subject', '=', certificateSubject(w))
+    .executeTakeFirst()
+  return fired === undefined
+}
+
+/** Fires `certificate.expired-in-use` once per certificate under an alias. */
+export async function fireExpiredInUse(ctx: WriteContext, w: WatchedCertificate, now: Date): Promise<number> {
+  if (!(await isDueExpiredInUse(ctx.tx, w, now))) return 0
+  if (!(await markFired(ctx.tx, 'certificate.expired-in-use', certificateSubject(w), '', now))) return 0
+  const { certificate } = w
+  await publishEvent(ctx, {
+    type: 'certificate.expired-in-use',
+    orderingKey: `keystore/${w.alias}`,
+    data: {
+      alias: w.alias,
+      notAfter: certificate.notAfter.toISOString(),
+      subject: certificate.subject,
+      issuer: certificate.issuer,
+      serialNumber: certificate.serialNumber,
+      sha256Fingerprint: certificate.sha256Fingerprint,
+      usedBy: w.usedBy,
+    },
+  })
+  return 1
+}
+
+/** A renewal waiting on a step, as the scheduler finds it. */
+export interface WaitingRenewal {
+  id: string
+  procedure: string
+  encryptorId: string
+  /** Steps done: the wait is on the step after them. */
+  done: number
+  /** When the last step was taken (or the renewal started). */
+  since: string
+  waitingFor: { step: string; role: string }
+}
+
+export async function isDueWaiting(db: Executor, r: WaitingRenewal, now: Date, waitingMs: number): Promise<boolean> {
+  if (now.getTime() - Date.parse(r.since) < waitingMs) return false
+  const fired = await db
+    .selectFrom('webhook_fired')
+    .select('mark')
+    .where('kind', '=', 'renewal.waiting')
+    .where('subject', '=', r.id)
+    .where('mark', '=', String(r.done))
+    .executeTakeFirst()
+  return fired === undefined
+}
+
+/** Fires `renewal.waiting` once per renewal step waited on too long. */
+export async function fireWaiting(ctx: WriteContext, r: WaitingRenewal, now: Date): Promise<number> {
+  const { renewalWaitingMs } = timedEventSettings(ctx.store)
+  if (!(await isDueWaiting(ctx.tx, r, now, renewalWaitingMs))) return 0
+  if (!(await markFired(ctx.tx, 'renewal.waiting', r.id, String(r.done), now))) return 0
+  await publishEvent(ctx, {
+    type: 'renewal.waiting',
+    orderingKey: `renewals/${r.id}`,
+    data: {
+      renewalId: r.id,
+      procedure: r.procedure,
+      encryptorId: r.encryptorId,
+      waitingFor: r.waitingFor,
+      waitingSince: r.since,
+      hoursWaiting: Math.floor((now.getTime() - Date.parse(r.since)) / 3_600_000),
+    },
+  })
+  return 1
+}
