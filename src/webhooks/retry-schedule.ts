@@ -20,12 +20,31 @@ export const RETRY_FOR_MS = 24 * 3_600_000
  *
  * `random` is in [0, 1), Math.random() unless a test pins it.
  */
-export function nextAttempt(attempt: number, firstAttemptAt: Date, now: Date, random = Math.random()): Date | 'failed' {
+export function nextAttempt(
+  attempt: number,
+  firstAttemptAt: Date,
+  now: Date,
+  random = Math.random(),
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+): Date | 'failed' {
   if (!Number.isInteger(attempt) || attempt < 1)
     throw new RangeError(`attempt is a whole number from 1, not ${attempt}`)
   if (!(random >= 0 && random < 1)) throw new RangeError(`random is in [0, 1), not ${random}`)
-  if (now.getTime() - firstAttemptAt.getTime() >= RETRY_FOR_MS) return 'failed'
+  if (now.getTime() - firstAttemptAt.getTime() >= policy.forMs) return 'failed'
   // 2 ** large is Infinity, and min() turns it into the cap: no overflow to guard against.
-  const ceiling = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt)
-  return new Date(now.getTime() + RETRY_BASE_MS + random * (ceiling - RETRY_BASE_MS))
+  const ceiling = Math.max(policy.baseMs, Math.min(policy.capMs, policy.baseMs * 2 ** attempt))
+  return new Date(now.getTime() + policy.baseMs + random * (ceiling - policy.baseMs))
 }
+
+/**
+ * The schedule's three numbers. The defaults are the ones above; an operator may shorten the waits
+ * (WEBHOOK_RETRY_BASE_MS, WEBHOOK_RETRY_CAP_MS: the tests' receiver comes back in seconds), but never the
+ * day (WEBHOOK_RETRY_FOR_HOURS is at least 24).
+ */
+export interface RetryPolicy {
+  baseMs: number
+  capMs: number
+  forMs: number
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, forMs: RETRY_FOR_MS }
