@@ -17,6 +17,7 @@ import swaggerUiPlugin from './plugins/external/swagger-ui.js'
 import underPressurePlugin from './plugins/external/under-pressure.js'
 import expiryWatchPlugin from './plugins/expiry-watch.js'
 import metricsPlugin from './plugins/metrics.js'
+import webhooksPlugin from './plugins/webhooks.js'
 import servicesPlugin from './plugins/services.js'
 import encryptRoutes from './routes/encrypt.js'
 import encryptorRoutes from './routes/encryptors/index.js'
@@ -26,6 +27,7 @@ import renewalRoutes from './routes/renewals/index.js'
 import auditRoutes from './routes/audit.js'
 import consoleRoutes from './routes/console.js'
 import whoamiRoutes from './routes/whoami.js'
+import webhookRoutes from './routes/webhooks/index.js'
 import { openDatabase } from './store/database.js'
 import type { Database } from './store/schema.js'
 
@@ -33,6 +35,8 @@ export interface AppOptions {
   config: Config
   db: Kysely<Database>
   tokens: TokenRegistry
+  /** The webhook scheduler's and worker's clock (tests); the system clock otherwise. */
+  clock?: () => Date
 }
 
 /** One log line per request, when it completes (with status and time), instead of Fastify's two. */
@@ -147,6 +151,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
     limitFlows: config.RATE_LIMIT_FLOWS,
   })
   await fastify.register(metricsPlugin, { requireToken: config.METRICS_REQUIRE_TOKEN })
+  await fastify.register(webhooksPlugin, { config, clock: opts.clock })
   await fastify.register(expiryWatchPlugin, { warningDays: config.EXPIRY_WARNING_DAYS })
   await fastify.register(swaggerUiPlugin)
   await fastify.register(healthRoutes)
@@ -155,6 +160,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(renewalRoutes)
   await fastify.register(auditRoutes)
   await fastify.register(whoamiRoutes)
+  await fastify.register(webhookRoutes)
   await fastify.register(consoleRoutes)
   await fastify.register(encryptRoutes, {
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
@@ -166,7 +172,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
 /** Opens the store, loads (or bootstraps) the tokens, and builds the app. */
 export async function createApp(
   config: Config,
-  overrides: { tokens?: TokenRegistry; logger?: FastifyServerOptions['logger'] } = {},
+  overrides: { tokens?: TokenRegistry; logger?: FastifyServerOptions['logger']; clock?: () => Date } = {},
 ): Promise<FastifyInstance> {
   const db = await openDatabase({ dataDir: config.DATA_DIR, databaseUrl: config.DATABASE_URL })
   let tokens: { registry: TokenRegistry; bootstrapFile?: string }
@@ -185,7 +191,7 @@ export async function createApp(
   }
   const fastify = Fastify(serverOptions(config, overrides.logger))
   // Not encapsulated: the root instance (and tests) see the decorators.
-  await fastify.register(fp(app), { config, db, tokens: tokens.registry })
+  await fastify.register(fp(app), { config, db, tokens: tokens.registry, clock: overrides.clock })
   if (tokens.bootstrapFile) {
     fastify.log.warn(
       { path: tokens.bootstrapFile },

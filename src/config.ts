@@ -115,6 +115,73 @@ const ConfigSchema = Type.Object({
     minimum: 0,
     description: 'Shed load (503 + Retry-After) when the event loop lags this much (0: never).',
   }),
+  WEBHOOK_ALLOW_HTTP: Type.Boolean({
+    default: false,
+    description: 'Accept http:// webhook URLs (events are then sent unencrypted); off, only https.',
+  }),
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: Type.Boolean({
+    default: false,
+    description:
+      'Deliver webhooks to loopback, private and other non-public addresses (checked after DNS, at every ' +
+      'delivery); off, they are refused, so a subscription cannot reach the network behind the service.',
+  }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({
+    default: 10_000,
+    minimum: 100,
+    maximum: 120_000,
+    description: 'Deadline of one webhook delivery attempt: connect, request and response.',
+  }),
+  WEBHOOK_RETRY_BASE_MS: Type.Integer({
+    default: 30_000,
+    minimum: 10,
+    description: 'Shortest wait before a failed webhook delivery is retried (backoff doubles from here, with jitter).',
+  }),
+  WEBHOOK_RETRY_CAP_MS: Type.Integer({
+    default: 3_600_000,
+    minimum: 10,
+    description: 'Longest wait between two attempts of one webhook delivery.',
+  }),
+  WEBHOOK_RETRY_FOR_HOURS: Type.Integer({
+    default: 24,
+    minimum: 24,
+    maximum: 720,
+    description: 'How long a webhook delivery is retried before it is marked failed (at least a day).',
+  }),
+  WEBHOOK_CONCURRENCY: Type.Integer({
+    default: 4,
+    minimum: 1,
+    maximum: 64,
+    description: 'Webhook deliveries one replica attempts at once.',
+  }),
+  WEBHOOK_POLL_MS: Type.Integer({
+    default: 1000,
+    minimum: 10,
+    maximum: 60_000,
+    description: 'How often each replica looks for due webhook deliveries (its own events start at once).',
+  }),
+  WEBHOOK_EXPIRY_THRESHOLDS_DAYS: Type.String({
+    default: '30,14,7,1',
+    pattern: '^\\s*\\d+(\\s*,\\s*\\d+)*\\s*$',
+    description: 'Days before a certificate ends at which certificate.expiring fires, once each (comma-separated).',
+  }),
+  WEBHOOK_RENEWAL_WAITING_HOURS: Type.Integer({
+    default: 48,
+    minimum: 1,
+    maximum: 8760,
+    description: 'A renewal waiting on one step this long fires renewal.waiting (once per step).',
+  }),
+  WEBHOOK_SCHEDULER_INTERVAL_MS: Type.Integer({
+    default: 60_000,
+    minimum: 100,
+    maximum: 3_600_000,
+    description: 'How often the scheduler (on one replica at a time) looks for timed webhook events.',
+  }),
+  WEBHOOK_RETENTION_DAYS: Type.Integer({
+    default: 30,
+    minimum: 1,
+    maximum: 3650,
+    description: 'Delivered and failed webhook deliveries, and their events, are kept this long.',
+  }),
   TLS_CERT_FILE: Type.String({
     default: '',
     description: 'PEM certificate chain for HTTPS; with TLS_KEY_FILE, serve TLS directly.',
@@ -140,7 +207,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = fals
     throw new ConfigError('invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE go together')
   }
   trustProxy(config)
+  expiryThresholds(config)
   return config
+}
+
+/** WEBHOOK_EXPIRY_THRESHOLDS_DAYS as numbers, largest first; each a positive number of days. */
+export function expiryThresholds(config: Pick<Config, 'WEBHOOK_EXPIRY_THRESHOLDS_DAYS'>): number[] {
+  const days = config.WEBHOOK_EXPIRY_THRESHOLDS_DAYS.split(',').map((d) => Number(d.trim()))
+  if (days.some((d) => !Number.isInteger(d) || d < 1 || d > 3650)) {
+    throw new ConfigError('invalid configuration: WEBHOOK_EXPIRY_THRESHOLDS_DAYS holds whole days from 1 to 3650')
+  }
+  return [...new Set(days)].sort((a, b) => b - a)
 }
 
 /** proxy-addr's names for address ranges, which Fastify's trustProxy accepts beside addresses. */

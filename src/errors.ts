@@ -86,6 +86,22 @@ export const Errors = {
   STEP_FORBIDDEN: problem('CMS_STEP_FORBIDDEN', 403, '%s'),
   ABORT_REFUSED: problem('CMS_ABORT_REFUSED', 409, '%s'),
 
+  // Webhooks
+  WEBHOOK_NOT_FOUND: problem('CMS_WEBHOOK_NOT_FOUND', 404, 'No webhook subscription with id "%s".'),
+  WEBHOOK_DELIVERY_NOT_FOUND: problem(
+    'CMS_WEBHOOK_DELIVERY_NOT_FOUND',
+    404,
+    'Webhook subscription "%s" has no delivery with id "%s".',
+  ),
+  WEBHOOK_URL_REFUSED: problem('CMS_WEBHOOK_URL_REFUSED', 422, 'The webhook URL is refused: %s.'),
+  WEBHOOK_EVENT_UNKNOWN: problem('CMS_WEBHOOK_EVENT_UNKNOWN', 422, '%s'),
+  WEBHOOK_DELIVERY_PENDING: problem(
+    'CMS_WEBHOOK_DELIVERY_PENDING',
+    409,
+    'Delivery "%s" is still pending: it is attempted on its schedule. A delivered or failed one can be re-sent.',
+  ),
+  WEBHOOK_LIMIT: problem('CMS_WEBHOOK_LIMIT', 409, 'The service holds %s webhook subscriptions already, its limit.'),
+
   // Encrypt
   ENCRYPTOR_PAUSED: problem('CMS_ENCRYPTOR_PAUSED', 503, '%s'),
   NO_RECIPIENT: problem('CMS_NO_RECIPIENT', 409, '%s'),

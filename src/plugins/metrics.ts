@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { ROLES } from '../auth/tokens.js'
 import { daysUntilExpiry } from '../cms/validity.js'
 import { pendingStep } from '../renewals/procedures.js'
+import { oldestPendingAgeSeconds } from '../webhooks/deliveries.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,6 +57,21 @@ export class ServiceMetrics {
     registers: [this.registry],
   })
 
+  readonly webhookDeliveries = new Counter({
+    name: 'cms_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by event type and outcome (delivered, retrying, failed: retries ran out).',
+    labelNames: ['event_type', 'outcome'],
+    registers: [this.registry],
+  })
+
+  readonly webhookAttemptSeconds = new Histogram({
+    name: 'cms_webhook_attempt_duration_seconds',
+    help: 'Time of one webhook delivery attempt, by outcome.',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  })
+
   encrypted(payloadBytes: number, recipients: number): void {
     this.payloadBytes.observe(payloadBytes)
     this.recipients.observe(recipients)
@@ -103,6 +119,14 @@ export default fp(
             step: pendingStep({ procedure: r.procedure, state: r.state, done: r.done })?.step ?? 'none',
           })
         }
+      },
+    })
+    new Gauge({
+      name: 'cms_webhook_oldest_pending_seconds',
+      help: 'Age of the oldest webhook delivery not yet delivered (0: none pending): how far behind delivery is.',
+      registers: [m.registry],
+      async collect() {
+        this.set(await oldestPendingAgeSeconds(fastify.db))
       },
     })
     new Gauge({

@@ -133,6 +133,10 @@ function swaggerOptions(): SwaggerOptions {
         { name: 'encrypt', description: 'Payload in, CMS out.' },
         { name: 'renewals', description: 'Receiver key renewals as step-by-step workflows.' },
         { name: 'audit', description: 'Who changed what, when.' },
+        {
+          name: 'webhooks',
+          description: 'Signed notifications of renewals, expiries and changes (Standard Webhooks).',
+        },
         { name: 'health', description: 'Liveness and readiness.' },
         { name: 'ops', description: 'Metrics and this document.' },
       ],
