@@ -91,12 +91,14 @@ export async function buildTestApp(
   t: Test,
   overrides: Partial<Record<keyof Config, string>> = {},
   logger: FastifyServerOptions['logger'] = false,
+  clock?: () => Date,
 ): Promise<FastifyInstance> {
   const dataDir = storeDir(t)
   const databaseUrl = await freshDatabaseUrl(t)
   const app = await createApp(testConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, ...overrides }), {
     tokens: testTokens(),
     logger,
+    clock,
   })
   t.teardown(() => app.close())
   return app

@@ -13,6 +13,7 @@ export interface RoleRequests {
   /** `body` undefined sends no body at all (not `{}`). */
   post(url: string, body?: Body, headers?: Headers): Promise<LightMyRequestResponse>
   put(url: string, body?: Body, headers?: Headers): Promise<LightMyRequestResponse>
+  patch(url: string, body?: Body, headers?: Headers): Promise<LightMyRequestResponse>
 }
 
 /**
@@ -25,7 +26,7 @@ export interface RoleRequests {
  */
 export function asRoleOn(app: FastifyInstance): (role: Role) => RoleRequests {
   return (role) => {
-    const send = (method: 'GET' | 'DELETE' | 'POST' | 'PUT', url: string, body?: Body, headers: Headers = {}) =>
+    const send = (method: 'GET' | 'DELETE' | 'POST' | 'PUT' | 'PATCH', url: string, body?: Body, headers: Headers = {}) =>
       app.inject({
         method,
         url,
@@ -37,6 +38,7 @@ export function asRoleOn(app: FastifyInstance): (role: Role) => RoleRequests {
       delete: (url, headers) => send('DELETE', url, undefined, headers),
       post: (url, body, headers) => send('POST', url, body, headers),
       put: (url, body, headers) => send('PUT', url, body, headers),
+      patch: (url, body, headers) => send('PATCH', url, body, headers),
     }
   }
 }

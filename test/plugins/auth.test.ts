@@ -45,6 +45,17 @@ const ACCESS: Record<string, Role[] | 'public'> = {
   'GET /audit/verify': ['tenant-admin', 'monitor'],
   'GET /audit/head': ['tenant-admin', 'monitor'],
   'GET /whoami': EVERYONE,
+  // Subscriptions name where events go, and hold the signing secrets: tenant administrators only.
+  'POST /webhooks': ADMIN,
+  'GET /webhooks': ADMIN,
+  'GET /webhooks/{id}': ADMIN,
+  'PATCH /webhooks/{id}': ADMIN,
+  'DELETE /webhooks/{id}': ADMIN,
+  'POST /webhooks/{id}/rotate-secret': ADMIN,
+  'POST /webhooks/{id}/test': ADMIN,
+  'GET /webhooks/{id}/deliveries': ADMIN,
+  'GET /webhooks/{id}/deliveries/{deliveryId}': ADMIN,
+  'POST /webhooks/{id}/deliveries/{deliveryId}/retry': ADMIN,
 }
 
 t.test('every route: no token and a bad token are 401, each wrong role is 403, and nothing changes', async (t) => {
@@ -71,14 +82,28 @@ t.test('every route: no token and a bad token are 401, each wrong role is 403, a
       certificate: next.pem,
     })
   ).json()
+  // Disabled, so its ping waits in the log: nothing is sent anywhere.
+  const hook = (
+    await asRole('tenant-admin').post('/webhooks', {
+      url: 'https://hooks.example.com/x',
+      events: ['*'],
+      enabled: false,
+    })
+  ).json() as { id: string }
+  const ping = (await asRole('tenant-admin').post(`/webhooks/${hook.id}/test`)).json() as { deliveryId: string }
   const audit = async () => (await asRole('monitor').get('/audit')).json()
-  const before = { store: await snapshot(app), audit: await audit() }
+  const webhooks = async () => ({
+    list: (await asRole('tenant-admin').get('/webhooks')).json(),
+    log: (await asRole('tenant-admin').get(`/webhooks/${hook.id}/deliveries`)).json(),
+  })
+  const before = { store: await snapshot(app), audit: await audit(), webhooks: await webhooks() }
 
   // Real resources, so a permitted call would act on them: refusals must happen before any effect.
   const url = (path: string) =>
     path
       .replace('{alias}', 'partner')
-      .replace('{id}', path.startsWith('/renewals') ? renewal.id : 'flow')
+      .replace('{id}', path.startsWith('/renewals') ? renewal.id : path.startsWith('/webhooks') ? hook.id : 'flow')
+      .replace('{deliveryId}', ping.deliveryId)
       .replace('{step}', 'exchange-certificate')
   const send = (method: string, path: string, headers: Record<string, string>) =>
     app.inject({
@@ -115,8 +140,8 @@ t.test('every route: no token and a bad token are 401, each wrong role is 403, a
     }
   }
   t.same(
-    { store: await snapshot(app), audit: await audit() },
+    { store: await snapshot(app), audit: await audit(), webhooks: await webhooks() },
     before,
-    'no refused call changed the keystore, the encryptors or the audit log',
+    'no refused call changed the keystore, the encryptors, the webhooks or the audit log',
   )
 })
