@@ -1,6 +1,6 @@
 import { Errors } from '../errors.js'
 import type { Kysely } from 'kysely'
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureDataDir, readOrCreateSecretFile } from '../store/data-dir.js'
@@ -89,6 +89,14 @@ export class AuditKey {
     const expected = Buffer.from(this.mac(head), 'hex')
     const given = Buffer.from(head.mac, 'hex')
     return given.length === expected.length && timingSafeEqual(given, expected)
+  }
+
+  /**
+   * A key of its own for `purpose` (HKDF-SHA256 from this one), for what else must be kept from whoever
+   * reads the database but not the key file: the webhook signing secrets. Never the audit key itself.
+   */
+  derive(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#secret, Buffer.alloc(0), `cms-encryptor ${purpose} v1`, KEY_BYTES))
   }
 
   private mac(end: ChainEnd & { at: string }): string {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { anchorOf } from '../audit/anchor.js'
 import { expiryThresholds, type Config } from '../config.js'
 import { encryptorRepository } from '../encryptors/repository.js'
 import { waitingOf } from '../renewals/events.js'
@@ -10,6 +11,7 @@ import { ChangeFeed } from '../store/changes.js'
 import { storedCertificate } from '../store/receiver-certificates.js'
 import type { Executor } from '../store/schema.js'
 import { onEventsCommitted } from '../webhooks/outbox.js'
+import { SecretBox } from '../webhooks/secret-box.js'
 import { TimedEventScheduler, type TimedEventSources } from '../webhooks/scheduler.js'
 import { SubscriptionService } from '../webhooks/subscriptions.js'
 import { configureTimedEvents, type WaitingRenewal } from '../webhooks/timed-events.js'
@@ -61,9 +63,14 @@ export default fp(
       renewalWaitingMs: config.WEBHOOK_RENEWAL_WAITING_HOURS * 3_600_000,
     })
     const policy = { allowHttp: config.WEBHOOK_ALLOW_HTTP, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_ADDRESSES }
-    fastify.decorate('webhooks', new SubscriptionService(fastify.db, new ChangeFeed(), policy))
+    // Sealed under a key from the audit key file, which replicas share and the database does not hold.
+    const anchor = anchorOf(fastify.db)
+    if (!anchor) throw new Error('webhooks: the audit anchor must be open before the webhooks start')
+    const secrets = new SecretBox(anchor.key.derive('webhook secrets'))
+    fastify.decorate('webhooks', new SubscriptionService(fastify.db, new ChangeFeed(), policy, secrets))
     const worker = new DeliveryWorker(fastify.db, {
       replicaId,
+      secrets,
       post: { ...policy, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
       retry: {
         baseMs: config.WEBHOOK_RETRY_BASE_MS,

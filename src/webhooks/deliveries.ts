@@ -103,12 +103,17 @@ export async function retryDelivery(db: Kysely<Database>, subscriptionId: string
   return getDelivery(db, subscriptionId, deliveryId)
 }
 
-/** Seconds since the oldest delivery still pending was written (0 when none is): how far behind delivery runs. */
+/**
+ * Seconds since the oldest delivery still pending was written (0 when none is): how far behind delivery
+ * runs. Disabled subscriptions are left out: their deliveries wait on purpose.
+ */
 export async function oldestPendingAgeSeconds(db: Executor, now = new Date()): Promise<number> {
   const row = await db
-    .selectFrom('webhook_deliveries')
-    .select((eb) => eb.fn.min('created_at').as('oldest'))
-    .where('state', '=', 'pending')
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_subscriptions as s', 's.id', 'd.subscription_id')
+    .select((eb) => eb.fn.min('d.created_at').as('oldest'))
+    .where('d.state', '=', 'pending')
+    .where('s.enabled', '=', 1)
     .executeTakeFirst()
   const oldest = row?.oldest as string | null | undefined
   return oldest ? Math.max(0, (now.getTime() - Date.parse(oldest)) / 1000) : 0

@@ -9,6 +9,7 @@ import { recordAudit, type Actor } from '../audit/audit.js'
 import { checkUrl, nonPublicRange } from './address-policy.js'
 import { ALL_EVENTS, EVENT_TYPES, isEventType } from './event-types.js'
 import { publishEvent, TEST_EVENT } from './outbox.js'
+import type { SecretBox } from './secret-box.js'
 import { newSecret } from './signature.js'
 
 /** Enough for every team and tool of a tenant; a bound on what each event fans out to. */
@@ -58,6 +59,7 @@ export class SubscriptionService {
     private readonly db: Kysely<Database>,
     private readonly changes: ChangeFeed,
     private readonly policy: UrlPolicy,
+    private readonly secrets: SecretBox,
   ) {}
 
   async list(): Promise<Subscription[]> {
@@ -74,13 +76,14 @@ export class SubscriptionService {
     this.check(input)
     const at = new Date().toISOString()
     const secret = newSecret()
+    const id = randomUUID()
     const row = {
-      id: randomUUID(),
+      id,
       url: input.url,
       events: JSON.stringify(normaliseEvents(input.events)),
       description: input.description ?? null,
       enabled: input.enabled === false ? 0 : 1,
-      secret,
+      secret: this.secrets.seal(secret, id),
       previous_secret: null,
       previous_secret_until: null,
       created_at: at,
@@ -141,7 +144,7 @@ export class SubscriptionService {
       const now = new Date()
       const updated = {
         ...current,
-        secret,
+        secret: this.secrets.seal(secret, id),
         previous_secret: current.secret,
         previous_secret_until: new Date(now.getTime() + ROTATION_GRACE_MS).toISOString(),
         updated_at: now.toISOString(),

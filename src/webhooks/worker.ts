@@ -4,6 +4,7 @@ import type { Database, Executor } from '../store/schema.js'
 import { writeTransaction } from '../store/transact.js'
 import { postWebhook, type PostOptions, type PostResult } from './post.js'
 import { nextAttempt, type RetryPolicy } from './retry-schedule.js'
+import type { SecretBox } from './secret-box.js'
 import { signatureHeaders } from './signature.js'
 
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'failed'
@@ -11,6 +12,8 @@ export type DeliveryOutcome = 'delivered' | 'retrying' | 'failed'
 export interface WorkerOptions {
   /** Names this replica in claims and attempts: unique per process. */
   replicaId: string
+  /** Opens the sealed signing secrets. */
+  secrets: SecretBox
   post: PostOptions
   retry: RetryPolicy
   /** Deliveries attempted at once by this replica. */
@@ -88,24 +91,28 @@ export class DeliveryWorker {
   }
 
   private async run(): Promise<void> {
+    let failures = 0
     while (this.running) {
       let attempted = 0
       try {
         attempted = await this.round()
+        failures = 0
       } catch (err) {
-        this.options.onError?.(err)
+        // The store is away (a PostgreSQL restart): say so once, then wait longer each time, up to 30 s.
+        if (failures++ === 0) this.options.onError?.(err)
       }
-      if (attempted === 0 && this.running) await this.sleep()
+      if (attempted === 0 && this.running)
+        await this.sleep(failures ? Math.min(30_000, this.options.pollMs * 2 ** failures) : this.options.pollMs)
     }
   }
 
-  private sleep(): Promise<void> {
+  private sleep(ms: number): Promise<void> {
     if (this.woken) {
       this.woken = false
       return Promise.resolve()
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.options.pollMs)
+      const timer = setTimeout(done, ms)
       function done() {
         clearTimeout(timer)
         resolve()
@@ -156,6 +163,7 @@ export class DeliveryWorker {
         'ev.type',
         'ev.body',
         's.url',
+        's.id as subscription_id',
         's.secret',
         's.previous_secret',
         's.previous_secret_until',
@@ -172,10 +180,10 @@ export class DeliveryWorker {
       body: r.body,
       url: r.url,
       // Both secrets sign while a rotation's grace period runs, so receivers can switch at their pace.
-      secrets:
-        r.previous_secret && r.previous_secret_until && r.previous_secret_until > now
-          ? [r.secret, r.previous_secret]
-          : [r.secret],
+      secrets: (r.previous_secret && r.previous_secret_until && r.previous_secret_until > now
+        ? [r.secret, r.previous_secret]
+        : [r.secret]
+      ).map((sealed) => this.options.secrets.open(sealed, r.subscription_id)),
     }))
   }
 

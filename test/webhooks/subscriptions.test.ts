@@ -32,6 +32,9 @@ t.test('subscribe, read, change, disable, delete; the secret is shown once', asy
   const audit = JSON.stringify((await asRoleOn(app)('monitor').get('/audit?action=webhook.create')).json())
   t.ok(audit.includes(body.id), 'the subscription is audited')
   t.notOk(audit.includes(body.secret), 'without its secret')
+  const stored = await app.db.selectFrom('webhook_subscriptions').select('secret').executeTakeFirstOrThrow()
+  t.match(stored.secret, /^v1:/, 'stored sealed, under a key the database does not hold')
+  t.notOk(stored.secret.includes(body.secret.slice(6)), 'not in the clear')
 
   receiver.secrets.push(body.secret)
   await putCertificate(app, 'a', await issueCertificate('sub-a'))
