@@ -183,8 +183,17 @@ export class DeliveryWorker {
       secrets: (r.previous_secret && r.previous_secret_until && r.previous_secret_until > now
         ? [r.secret, r.previous_secret]
         : [r.secret]
-      ).map((sealed) => this.options.secrets.open(sealed, r.subscription_id)),
+      ).flatMap((sealed) => this.openSecret(sealed, r.subscription_id)),
     }))
+  }
+
+  /** The secret, or none when it cannot be opened (sealed under another audit key): the attempt says so. */
+  private openSecret(sealed: string, subscriptionId: string): string[] {
+    try {
+      return [this.options.secrets.open(sealed, subscriptionId)]
+    } catch {
+      return []
+    }
   }
 
   /** Deliveries due at `now`, oldest first: pending, unclaimed (or lease lapsed), the first of their key. */
@@ -214,9 +223,12 @@ export class DeliveryWorker {
 
   private async attempt(d: Claimed): Promise<void> {
     const at = this.now()
-    const headers = signatureHeaders(d.secrets, { id: d.eventId, timestamp: at, body: d.body })
     let result: PostResult
     try {
+      if (d.secrets.length === 0) {
+        throw new Error('the signing secret cannot be opened (sealed under another AUDIT_KEY_FILE?): rotate the secret')
+      }
+      const headers = signatureHeaders(d.secrets, { id: d.eventId, timestamp: at, body: d.body })
       result = await postWebhook(d.url, { ...headers }, d.body, this.options.post)
     } catch (err) {
       result = { status: null, ok: false, durationMs: 0, error: (err as Error).message, responsePrefix: null }

@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
+import { SecretBox } from '../../src/webhooks/secret-box.js'
+import { newSecret } from '../../src/webhooks/signature.js'
 import { buildTestApp } from '../helpers/app.js'
 import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
@@ -134,4 +137,27 @@ t.test('what is refused changes nothing', async (t) => {
     403,
     'CMS_FORBIDDEN',
   )
+})
+
+t.test('a secret sealed under another audit key: attempts say so, a rotation mends it', async (t) => {
+  const app = await buildTestApp(t, { ...LOCAL_RECEIVER, WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_RETRY_CAP_MS: '50' })
+  const admin = asRoleOn(app)('tenant-admin')
+  const receiver = await WebhookReceiver.start(t)
+  const { id } = await subscribe(app, receiver)
+  // As after restoring the database with another AUDIT_KEY_FILE: the stored secret no longer opens.
+  const foreign = new SecretBox(randomBytes(32)).seal(newSecret(), id)
+  await app.db.updateTable('webhook_subscriptions').set({ secret: foreign }).where('id', '=', id).execute()
+  const ping = (await admin.post(`/webhooks/${id}/test`)).json() as { deliveryId: string }
+  let attempts: Array<{ error: string | null }> = []
+  for (let i = 0; i < 500 && attempts.length === 0; i++) {
+    attempts = ((await admin.get(`/webhooks/${id}/deliveries/${ping.deliveryId}`)).json() as { attempts: [] }).attempts
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  t.match(attempts[0]!.error, /the signing secret cannot be opened .* rotate the secret/)
+  t.equal(receiver.received.length, 0, 'nothing unsigned was sent')
+  const { secret } = (await admin.post(`/webhooks/${id}/rotate-secret`)).json() as { secret: string }
+  receiver.secrets.push(secret)
+  await receiver.until(() => receiver.received.length === 1, 'the ping, signed with the new secret')
+  t.ok(receiver.received[0]!.verified)
+  t.equal(String(receiver.received[0]!.headers['webhook-signature']).split(' ').length, 1, 'the old one is not used')
 })
