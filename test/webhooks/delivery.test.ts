@@ -7,6 +7,7 @@ import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal, takeStep } from '../helpers/renewals.js'
 import { putCertificate, putEncryptor } from '../helpers/requests.js'
+import { assertEventsMatchContract } from '../helpers/webhook-contract.js'
 import { LOCAL_RECEIVER, subscribe, WebhookReceiver } from '../helpers/webhook-receiver.js'
 
 /**
@@ -98,6 +99,7 @@ t.test('receiver down, then failing, then up: everything arrives, in order per r
   const unique = receiver.unique()
   t.equal(unique.length, all.length, 'every event arrived')
   t.equal(receiver.duplicates(), 0, 'each once (no attempt was answered 2xx and then retried)')
+  await assertEventsMatchContract(t, receiver.received)
   t.ok(
     unique.every((e) => e.verified),
     'signatures verify',

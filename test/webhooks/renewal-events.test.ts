@@ -4,6 +4,7 @@ import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal, takeStep } from '../helpers/renewals.js'
 import { putCertificate, putEncryptor } from '../helpers/requests.js'
+import { assertEventsMatchContract } from '../helpers/webhook-contract.js'
 import { LOCAL_RECEIVER, subscribe, WebhookReceiver, type ReceivedEvent } from '../helpers/webhook-receiver.js'
 
 /**
@@ -122,6 +123,7 @@ for (const { procedure, newAlias, steps, expected } of procedures) {
     const ofRenewal = () => receiver.received.filter((e) => e.data.renewalId === id)
     await receiver.until(() => ofRenewal().length >= expected.length, `${expected.length} events`)
     t.strictSame(ofRenewal().map(describe), expected, 'exactly these events, in this order')
+    await assertEventsMatchContract(t, receiver.received)
     t.equal(receiver.duplicates(), 0, 'each event once')
     t.ok(
       receiver.received.every((e) => e.verified),
@@ -188,6 +190,7 @@ t.test('an abort: the undone changes and renewal.aborted, in order', async (t) =
   const ofRenewal = () => receiver.received.filter((e) => e.data.renewalId === id)
   await receiver.until(() => ofRenewal().length >= expected.length, 'the abort')
   t.strictSame(ofRenewal().map(describe), expected)
+  await assertEventsMatchContract(t, receiver.received)
   const last = ofRenewal().at(-1)!.data as { undone: string[]; comment: string }
   t.strictSame(last.undone, ['remove-alias', 'delete-certificate'], 'what the abort undid')
   t.equal(last.comment, 'receiver not ready')

@@ -7,6 +7,7 @@ import { buildTestApp } from '../helpers/app.js'
 import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { assertProblem, putCertificate } from '../helpers/requests.js'
+import { assertEventsMatchContract } from '../helpers/webhook-contract.js'
 import { LOCAL_RECEIVER, subscribe, WebhookReceiver } from '../helpers/webhook-receiver.js'
 
 /**
@@ -88,6 +89,7 @@ t.test('rotating the secret: both sign during the grace period, each verifies al
   await receiver.until(() => receiver.received.length === 1, 'the ping')
   const [event] = receiver.received
   t.equal(event!.type, 'webhook.test')
+  await assertEventsMatchContract(t, receiver.received)
   t.equal(event!.id, (ping.json() as { eventId: string }).eventId)
   t.equal(String(event!.headers['webhook-signature']).split(' ').length, 2, 'two signatures')
   // Each secret on its own, as a receiver that has switched (or not yet) holds one.

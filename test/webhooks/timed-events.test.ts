@@ -7,6 +7,7 @@ import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal } from '../helpers/renewals.js'
 import { putCertificate, putEncryptor } from '../helpers/requests.js'
+import { assertEventsMatchContract } from '../helpers/webhook-contract.js'
 import { LOCAL_RECEIVER, subscribe, WebhookReceiver } from '../helpers/webhook-receiver.js'
 
 /**
@@ -96,6 +97,7 @@ t.test('each expiry threshold fires once per certificate, across restarts; then 
     'expired while flow still lists it: told once',
   )
   t.equal(receiver.duplicates(), 0, 'no event arrived twice')
+  await assertEventsMatchContract(t, receiver.received)
   const last = receiver.unique().find((e) => e.type === 'certificate.expired-in-use')!.data
   t.strictSame(last.usedBy, ['flow'])
   t.equal(last.sha256Fingerprint, createHash('sha256').update(expiring.der).digest('hex'))
@@ -127,6 +129,7 @@ t.test('a certificate stored inside a threshold fires it at once, the innermost 
   await app.webhookScheduler.round()
   await drained(app, subscription)
   t.equal(receiver.unique().length, 2, 'the next round fires nothing more')
+  await assertEventsMatchContract(t, receiver.received)
 })
 
 t.test('a renewal waiting on a step too long: renewal.waiting once per step', async (t) => {
@@ -184,4 +187,5 @@ t.test('a renewal waiting on a step too long: renewal.waiting once per step', as
   )
   t.equal((receiver.unique()[1]!.data.waitingFor as { role: string }).role, 'integration-developer')
   t.equal(receiver.duplicates(), 0)
+  await assertEventsMatchContract(t, receiver.received)
 })

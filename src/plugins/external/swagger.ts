@@ -2,6 +2,7 @@ import swagger, { type SwaggerOptions } from '@fastify/swagger'
 import type { FastifyContextConfig, FastifyInstance, FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
 import { codeAndStatus, WITH_RETRY_AFTER } from '../../errors.js'
+import { webhooksDocument } from '../../webhooks/event-schemas.js'
 import { isPublic } from '../auth.js'
 import { statusTitle } from '../errors.js'
 
@@ -184,6 +185,8 @@ function swaggerOptions(): SwaggerOptions {
         }
       }
       doc.components.responses = Object.fromEntries(Object.entries(shared).sort(([a], [b]) => a.localeCompare(b)))
+      // What the service sends, beside what it answers: each webhook event's request (OpenAPI 3.1).
+      ;(doc as { webhooks?: unknown }).webhooks = JSON.parse(JSON.stringify(webhooksDocument()))
       return doc
     },
   }
