@@ -26,7 +26,12 @@ export interface RoleRequests {
  */
 export function asRoleOn(app: FastifyInstance): (role: Role) => RoleRequests {
   return (role) => {
-    const send = (method: 'GET' | 'DELETE' | 'POST' | 'PUT' | 'PATCH', url: string, body?: Body, headers: Headers = {}) =>
+    const send = (
+      method: 'GET' | 'DELETE' | 'POST' | 'PUT' | 'PATCH',
+      url: string,
+      body?: Body,
+      headers: Headers = {},
+    ) =>
       app.inject({
         method,
         url,
