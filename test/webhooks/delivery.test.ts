@@ -198,6 +198,14 @@ t.test('a redirect is not followed; a silent receiver meets the deadline; only a
     hits++
     if (request.url === '/redirect') response.writeHead(302, { location: receiver.url }).end()
     else if (request.url === '/long') response.writeHead(500).end('x'.repeat(100_000))
+    else if (request.url === '/nul')
+      response.writeHead(200).end('ok\u0000') // PostgreSQL text refuses NUL
+    else if (request.url === '/slow-body') {
+      // The status at once, the body long after the deadline: a 2xx is a 2xx.
+      response.writeHead(200)
+      response.write('a')
+      setTimeout(() => response.end('b'), 2000).unref()
+    }
     // '/silent': never answers
   })
   await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r))
@@ -225,5 +233,13 @@ t.test('a redirect is not followed; a silent receiver meets the deadline; only a
   const long = await outcome('/long')
   t.equal(long.status, 500)
   t.equal(long.responsePrefix, 'x'.repeat(200), 'the first 200 characters, no more')
-  t.ok(hits >= 3)
+  const nul = await outcome('/nul')
+  t.strictSame(
+    [nul.status, nul.error, nul.responsePrefix],
+    [200, null, 'ok\ufffd'],
+    'delivered, the NUL made printable',
+  )
+  const slow = await outcome('/slow-body')
+  t.strictSame([slow.status, slow.error], [200, null], 'a slow body after a 2xx status: delivered')
+  t.ok(hits >= 5)
 })
