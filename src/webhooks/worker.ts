@@ -112,16 +112,15 @@ export class DeliveryWorker {
       return Promise.resolve()
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done() {
+      const done = () => {
         clearTimeout(timer)
-        resolve()
-      }
-      this.wakeUp = () => {
+        // Forgotten however the sleep ends, so a wake() during the next round is kept for the sleep after it.
         this.wakeUp = undefined
         this.woken = false
-        done()
+        resolve()
       }
+      const timer = setTimeout(done, ms)
+      this.wakeUp = done
     })
   }
 
@@ -233,15 +232,33 @@ export class DeliveryWorker {
     } catch (err) {
       result = { status: null, ok: false, durationMs: 0, error: (err as Error).message, responsePrefix: null }
     }
+    let outcome: DeliveryOutcome | undefined
+    try {
+      outcome = await this.record(d, at, result)
+    } catch (err) {
+      // Whatever in the answer the store refused, the attempt is recorded without it: a delivery must settle.
+      this.options.onError?.(err)
+      outcome = await this.record(d, at, {
+        ...result,
+        error: result.ok ? null : 'unrecordable answer',
+        responsePrefix: null,
+      })
+    }
+    if (outcome) this.options.onAttempt?.(d.eventType, outcome, result.durationMs / 1000)
+  }
+
+  /** Records an attempt and its consequence: delivered, retried at the next time of the schedule, or failed. */
+  private async record(d: Claimed, at: Date, result: PostResult): Promise<DeliveryOutcome | undefined> {
     const after = this.now()
-    // Read again in the recording transaction: a replica that outlived its lease (it cannot, within the
-    // deadline, but clocks are clocks) records its attempt without overwriting the one that took over.
-    const outcome = await this.write(async (tx) => {
-      const row = await tx
+    // Read again, locked, in the recording transaction: a replica that outlived its lease (it cannot, within
+    // the deadline, but clocks are clocks) records its attempt without overwriting the one that took over.
+    return this.write(async (tx) => {
+      let q = tx
         .selectFrom('webhook_deliveries')
         .select(['attempts', 'first_attempt_at', 'claimed_by'])
         .where('id', '=', d.id)
-        .executeTakeFirst()
+      if (dialectOf(this.db) === 'postgres') q = q.forUpdate()
+      const row = await q.executeTakeFirst()
       if (!row) return undefined // the subscription was deleted meanwhile, its deliveries with it
       const number = row.attempts + 1
       const first = row.first_attempt_at ?? at.toISOString()
@@ -282,7 +299,6 @@ export class DeliveryWorker {
         .execute()
       return outcome
     })
-    if (outcome) this.options.onAttempt?.(d.eventType, outcome, result.durationMs / 1000)
   }
 
   /** A write transaction: SQLite's takes the write lock first (processes sharing a file); PostgreSQL's need not. */
