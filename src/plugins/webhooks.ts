@@ -32,7 +32,7 @@ export interface WebhooksOptions {
 }
 
 /** What the scheduler watches, read from the keystore, encryptor and renewal tables. */
-const sources: TimedEventSources = {
+export const timedEventSources: TimedEventSources = {
   async certificates(db: Executor) {
     const [entries, encryptors] = await Promise.all([
       db.selectFrom('keystore_entries').select(['alias', 'certificate', 'sha256_fingerprint']).execute(),
@@ -88,7 +88,7 @@ export default fp(
     })
     fastify.decorate('webhookWorker', worker)
     onEventsCommitted(fastify.db, () => worker.wake())
-    const scheduler = new TimedEventScheduler(fastify.db, sources, {
+    const scheduler = new TimedEventScheduler(fastify.db, timedEventSources, {
       replicaId,
       intervalMs: config.WEBHOOK_SCHEDULER_INTERVAL_MS,
       retentionMs: config.WEBHOOK_RETENTION_DAYS * 86_400_000,

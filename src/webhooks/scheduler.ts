@@ -31,11 +31,13 @@ export interface SchedulerOptions {
 }
 
 const LEASE = 'webhook-scheduler'
+const certificateKey = (w: WatchedCertificate) => `${w.alias}/${w.certificate.sha256Fingerprint}`
+const renewalKey = (r: WaitingRenewal) => `${r.id}/${r.done}`
 
 /**
  * Finds the timed events (`certificate.expiring`, `certificate.expired-in-use`, `renewal.waiting`) once per
- * interval, on one replica at a time: the one holding the scheduler lease, which it renews each round and
- * another takes over three intervals after it stopped. What fired is recorded with the event in one
+ * interval, on one replica at a time: the one holding the scheduler lease, which it renews as it runs and
+ * another takes over five intervals after it stopped. What fired is recorded with the event in one
  * transaction (webhook_fired), so neither a restart nor a second scheduler fires anything twice; the lease
  * only saves the others the work.
  */
@@ -95,9 +97,17 @@ export class TimedEventScheduler {
     let fired = 0
     if (certificates.length + renewals.length > 0) {
       fired = await transact(this.db, new ChangeFeed(), async (ctx: WriteContext) => {
+        // Read again under the write lock: a step taken, a certificate replaced or an alias dropped since the
+        // read above decides (no renewal.waiting for a step just taken, no expiry of a certificate just replaced).
+        const dueCertificates = new Set(certificates.map(certificateKey))
+        const dueRenewals = new Set(renewals.map(renewalKey))
         let n = 0
-        for (const w of certificates) n += (await fireExpiring(ctx, w, now)) + (await fireExpiredInUse(ctx, w, now))
-        for (const r of renewals) n += await fireWaiting(ctx, r, now)
+        for (const w of await this.sources.certificates(ctx.tx)) {
+          if (dueCertificates.has(certificateKey(w)))
+            n += (await fireExpiring(ctx, w, now)) + (await fireExpiredInUse(ctx, w, now))
+        }
+        for (const r of await this.sources.waitingRenewals(ctx.tx))
+          if (dueRenewals.has(renewalKey(r))) n += await fireWaiting(ctx, r, now)
         return n
       })
     }
@@ -109,10 +119,18 @@ export class TimedEventScheduler {
     return fired
   }
 
-  /** Takes or renews the lease; false while another replica holds it. */
+  /**
+   * Takes or renews the lease; false while another replica holds it. It runs five intervals and is renewed
+   * when three or fewer are left: a write every other round or so, not every round (on SQLite each write is
+   * an fsync, and makes a process sharing the file drop its caches).
+   */
   private async holdLease(now: Date): Promise<boolean> {
-    const until = new Date(now.getTime() + 3 * this.options.intervalMs).toISOString()
+    const interval = this.options.intervalMs
+    const until = new Date(now.getTime() + 5 * interval).toISOString()
     const me = this.options.replicaId
+    const held = await this.db.selectFrom('leases').selectAll().where('name', '=', LEASE).executeTakeFirst()
+    if (held && held.holder !== me && held.until > now.toISOString()) return false
+    if (held?.holder === me && Date.parse(held.until) - now.getTime() > 3 * interval) return true
     return writeTransaction(this.db, async (tx) => {
       const lease = await tx.selectFrom('leases').selectAll().where('name', '=', LEASE).executeTakeFirst()
       if (lease && lease.holder !== me && lease.until > now.toISOString()) return false

@@ -4,7 +4,7 @@ import { DAY_MS } from '../cms/validity.js'
 import type { Database, Executor } from '../store/schema.js'
 import type { WriteContext } from '../store/transact.js'
 import { DEFAULT_EXPIRY_THRESHOLDS_DAYS, thresholdsCrossed } from './event-types.js'
-import { publishEvent } from './outbox.js'
+import { orderingKeyOf, publishEvent } from './outbox.js'
 
 export interface TimedEventSettings {
   /** Days before notAfter at which `certificate.expiring` fires, once each per certificate. */
@@ -78,7 +78,11 @@ export async function dueExpiryThresholds(
  * Fires `certificate.expiring` for `w` if it is inside a threshold that has not fired yet: on every
  * keystore write (a certificate stored inside a threshold is told of at once) and every scheduler round.
  */
-export async function fireExpiring(ctx: WriteContext, w: WatchedCertificate, now: Date): Promise<number> {
+export async function fireExpiring(
+  ctx: WriteContext & { renewalId?: string },
+  w: WatchedCertificate,
+  now: Date,
+): Promise<number> {
   const { expiryThresholdsDays } = timedEventSettings(ctx.store)
   let fired = 0
   for (const days of await dueExpiryThresholds(ctx.tx, w, now, expiryThresholdsDays)) {
@@ -86,7 +90,8 @@ export async function fireExpiring(ctx: WriteContext, w: WatchedCertificate, now
     const { certificate } = w
     await publishEvent(ctx, {
       type: 'certificate.expiring',
-      orderingKey: `keystore/${w.alias}`,
+      // After the keystore.changed that stored it, when a renewal step did: both take the renewal's key then.
+      orderingKey: orderingKeyOf(ctx, `keystore/${w.alias}`),
       data: {
         alias: w.alias,
         thresholdDays: days,

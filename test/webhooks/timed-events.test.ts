@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { createApp } from '../../src/app.js'
+import { timedEventSources } from '../../src/plugins/webhooks.js'
+import { TimedEventScheduler } from '../../src/webhooks/scheduler.js'
 import { freshDatabaseUrl, storeDir, testConfig, testTokens } from '../helpers/app.js'
 import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
@@ -189,3 +191,53 @@ t.test('a renewal waiting on a step too long: renewal.waiting once per step', as
   t.equal(receiver.duplicates(), 0)
   await assertEventsMatchContract(t, receiver.received)
 })
+
+t.test(
+  'what the scheduler read is read again under the write lock: no waiting event for a step just taken',
+  async (t) => {
+    const store = { dataDir: storeDir(t), databaseUrl: await freshDatabaseUrl(t) }
+    const receiver = await WebhookReceiver.start(t)
+    const app = await open(store, () => 0)
+    t.teardown(() => app.close())
+    const { id: subscription } = await subscribe(app, receiver, ['renewal.waiting', 'renewal.step-completed'])
+    await putCertificate(
+      app,
+      'partner',
+      await issueCertificate('race-old', { notAfter: new Date(Date.now() + 90 * DAY) }),
+    )
+    await putEncryptor(app, 'flow', { receiverAliases: ['partner'] })
+    const renewal = await startRenewal(app, {
+      procedure: 'add-alias',
+      encryptorId: 'flow',
+      currentAlias: 'partner',
+      newAlias: 'partner-2',
+      certificate: (await issueCertificate('race-new', { notAfter: new Date(Date.now() + 400 * DAY) })).pem,
+    })
+    const id = (renewal.json() as { id: string }).id
+    // The step is taken right after the scheduler's first read, which therefore still sees it waiting.
+    let reads = 0
+    const sources = {
+      certificates: timedEventSources.certificates,
+      async waitingRenewals(db: Parameters<typeof timedEventSources.waitingRenewals>[0]) {
+        const seen = await timedEventSources.waitingRenewals(db)
+        if (reads++ === 0) await asRoleOn(app)('tenant-admin').post(`/renewals/${id}/steps/add-certificate`)
+        return seen
+      },
+    }
+    const scheduler = new TimedEventScheduler(app.db, sources, {
+      replicaId: 'race-test',
+      intervalMs: 3_600_000,
+      retentionMs: DAY,
+      now: () => new Date(Date.now() + 49 * HOUR),
+    })
+    await app.webhookScheduler.stop() // the app's own scheduler lets go of the lease
+    t.equal(await scheduler.round(), 0, 'nothing fired')
+    t.equal(reads, 2, 'read again inside the transaction')
+    await drained(app, subscription)
+    t.strictSame(
+      receiver.unique().map((e) => e.type),
+      ['renewal.step-completed'],
+      'the step, and no renewal.waiting for it',
+    )
+  },
+)
