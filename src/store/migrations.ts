@@ -181,6 +181,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .on('webhook_deliveries')
           .columns(['state', 'seq'])
           .execute()
+        // The worker's "no earlier delivery of this key pending" check, and the delivery log's pages.
+        await db.schema
+          .createIndex('webhook_deliveries_key')
+          .on('webhook_deliveries')
+          .columns(['subscription_id', 'ordering_key', 'state', 'seq'])
+          .execute()
         await db.schema
           .createIndex('webhook_deliveries_subscription')
           .on('webhook_deliveries')

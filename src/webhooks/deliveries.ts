@@ -104,14 +104,15 @@ export async function retryDelivery(db: Kysely<Database>, subscriptionId: string
 }
 
 /**
- * Seconds since the oldest delivery still pending was written (0 when none is): how far behind delivery
- * runs. Disabled subscriptions are left out: their deliveries wait on purpose.
+ * Seconds since the oldest delivery still pending was due (0 when none is): how far behind delivery runs.
+ * Due since its first attempt, or, before one, since it was written or re-sent (a re-sent old delivery is
+ * not a backlog of days). Disabled subscriptions are left out: their deliveries wait on purpose.
  */
 export async function oldestPendingAgeSeconds(db: Executor, now = new Date()): Promise<number> {
   const row = await db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_subscriptions as s', 's.id', 'd.subscription_id')
-    .select((eb) => eb.fn.min('d.created_at').as('oldest'))
+    .select((eb) => eb.fn.min(eb.fn.coalesce('d.first_attempt_at', 'd.updated_at')).as('oldest'))
     .where('d.state', '=', 'pending')
     .where('s.enabled', '=', 1)
     .executeTakeFirst()

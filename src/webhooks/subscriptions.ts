@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely'
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Errors } from '../errors.js'
 import type { ChangeFeed } from '../store/changes.js'
@@ -112,7 +112,12 @@ export class SubscriptionService {
         description: patch.description === undefined ? before.description : patch.description,
         enabled: patch.enabled ?? before.enabled,
       }
-      this.check(next)
+      // Only what changes is judged again: a subscription made under looser settings can still be disabled.
+      this.check({
+        url: patch.url ?? '',
+        events: patch.events ?? [],
+        skipUrl: patch.url === undefined,
+      })
       const updated = {
         ...current,
         url: next.url,
@@ -174,13 +179,8 @@ export class SubscriptionService {
     })
   }
 
-  private check(input: SubscriptionInput): void {
-    const checked = checkUrl(input.url, { allowHttp: this.policy.allowHttp })
-    if (!checked.ok) throw new Errors.WEBHOOK_URL_REFUSED(checked.reason)
-    // A literal address can be judged now; a host name is resolved and judged at every delivery.
-    const host = checked.url.hostname.replace(/^\[(.*)\]$/, '$1')
-    const range = isIP(host) ? nonPublicRange(host) : undefined
-    if (range && !this.policy.allowPrivate) throw new Errors.WEBHOOK_URL_REFUSED(`${host} is a ${range} address`)
+  private check(input: Pick<SubscriptionInput, 'url' | 'events'> & { skipUrl?: boolean }): void {
+    if (!input.skipUrl) this.checkUrl(input.url)
     const unknown = input.events.filter((e) => e !== ALL_EVENTS && !isEventType(e))
     if (unknown.length > 0) {
       throw new Errors.WEBHOOK_EVENT_UNKNOWN(
@@ -188,6 +188,15 @@ export class SubscriptionService {
           `subscribe to "*" or to any of: ${Object.keys(EVENT_TYPES).join(', ')}.`,
       )
     }
+  }
+
+  private checkUrl(raw: string): void {
+    const checked = checkUrl(raw, { allowHttp: this.policy.allowHttp })
+    if (!checked.ok) throw new Errors.WEBHOOK_URL_REFUSED(checked.reason)
+    // A literal address can be judged now; a host name is resolved and judged at every delivery.
+    const host = checked.url.hostname.replace(/^\[(.*)\]$/, '$1')
+    const range = isIP(host) ? nonPublicRange(host) : undefined
+    if (range && !this.policy.allowPrivate) throw new Errors.WEBHOOK_URL_REFUSED(`${host} is a ${range} address`)
   }
 }
 
@@ -205,7 +214,15 @@ function audit(
   before: Subscription | null,
   after: Subscription | null,
 ) {
-  const view = (s: Subscription | null) => s && { url: s.url, events: s.events, enabled: s.enabled }
+  // Chat and ticketing URLs often carry their credential in the path or query, and monitors read the audit
+  // log: it names the origin and a hash of the whole URL (to tell URLs apart), never the URL itself.
+  const view = (s: Subscription | null) =>
+    s && {
+      origin: new URL(s.url).origin,
+      urlSha256: createHash('sha256').update(s.url).digest('hex'),
+      events: s.events,
+      enabled: s.enabled,
+    }
   return recordAudit(ctx, actor, { action, target: `webhooks/${id}`, before: view(before), after: view(after) })
 }
 

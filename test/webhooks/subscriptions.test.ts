@@ -129,10 +129,31 @@ t.test('what is refused changes nothing', async (t) => {
     'CMS_MALFORMED_JSON',
   )
   t.strictSame((await admin.get('/webhooks')).json(), { webhooks: [] }, 'no subscription was made')
+  t.equal((await asRoleOn(app)('monitor').get('/audit?action=webhook.create')).json().records.length, 0, 'nor audited')
   const error = (await admin.post('/webhooks', { url: 'https://hooks.example.com', events: ['nope'] })).json() as {
     detail: string
   }
   t.match(error.detail, /renewal\.step-completed/, 'the refusal lists the event types there are')
+  const hook = (
+    await admin.post('/webhooks', {
+      url: 'https://chat.example.com/services/T0/B0/SECRETPART?token=abc',
+      events: ['*'],
+      enabled: false,
+    })
+  ).json() as { id: string }
+  assertProblem(
+    t,
+    await admin.get(`/webhooks/${hook.id}/deliveries?before=99999999999`),
+    400,
+    'CMS_VALIDATION_FAILED',
+    'a cursor past any seq',
+  )
+  const audited = JSON.stringify((await asRoleOn(app)('monitor').get('/audit')).json())
+  t.notOk(
+    audited.includes('SECRETPART') || audited.includes('token=abc'),
+    'the audit log, which monitors read, holds no URL path or query',
+  )
+  t.ok(audited.includes('https://chat.example.com'), 'but its origin')
   assertProblem(
     t,
     await asRoleOn(app)('integration-developer').post('/webhooks', { url: 'https://a.example', events: ['*'] }),

@@ -169,7 +169,13 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         querystring: Type.Object({
           state: Type.Optional(Type.Enum(['pending', 'delivered', 'failed'], { description: 'Only this state.' })),
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Deliveries per page.' }),
-          before: Type.Optional(Type.Integer({ minimum: 1, description: 'The `next` cursor of the previous page.' })),
+          before: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 2_147_483_647,
+              description: 'The `next` cursor of the previous page.',
+            }),
+          ),
         }),
         response: {
           200: Type.Object(
