@@ -42,10 +42,12 @@ const FIELD_OF_CODE: Record<string, string> = {
   CMS_ALIAS_ALREADY_LISTED: 'alias',
   CMS_TOO_MANY_ALIASES: 'alias',
   CMS_ALIAS_NOT_FOUND: 'alias',
+  CMS_WEBHOOK_URL_REFUSED: 'url',
+  CMS_WEBHOOK_EVENT_UNKNOWN: 'events',
 }
 
 export interface Sent {
-  method?: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   /** JSON to send; or a string / bytes with `type`. */
   json?: unknown
   body?: string | ArrayBuffer

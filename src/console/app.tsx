@@ -14,6 +14,7 @@ import { RenewalsView } from './views/renewals'
 import { SignIn } from './views/sign-in'
 import { StartRenewalView } from './views/start-renewal'
 import { UploadView } from './views/upload'
+import { WebhookView, WebhooksView } from './views/webhooks'
 
 export interface ViewProps {
   me: Whoami
@@ -34,6 +35,7 @@ const NAV: NavItem[] = [
   { view: 'renewals', label: 'Renewals', shown: () => true },
   { view: 'start', label: 'Start a renewal', shown: (can) => can.startsRenewals },
   { view: 'audit', label: 'Audit', shown: (can) => can.readsAudit },
+  { view: 'webhooks', label: 'Webhooks', shown: (can) => can.managesWebhooks },
 ]
 
 function View({ route, ...props }: Omit<ViewProps, 'params'> & { route: Route }) {
@@ -52,6 +54,8 @@ function View({ route, ...props }: Omit<ViewProps, 'params'> & { route: Route })
       return <StartRenewalView {...p} />
     case 'audit':
       return <AuditView {...p} />
+    case 'webhooks':
+      return route.params.length ? <WebhookView {...p} /> : <WebhooksView {...p} />
     default:
       return (
         <section>

@@ -21,6 +21,7 @@ export function abilities(me: Whoami) {
     changesEncryptors: has('integration-developer'),
     startsRenewals: has('tenant-admin'),
     readsAudit: has('tenant-admin') || has('monitor'),
+    managesWebhooks: has('tenant-admin'),
     /** Holds a role that takes renewal steps at all. */
     takesSteps: has('tenant-admin') || has('integration-developer'),
   }

@@ -136,3 +136,34 @@ export interface AuditVerification {
   problem: string | null
   [more: string]: unknown
 }
+
+export interface WebhookSubscription {
+  id: string
+  url: string
+  events: string[]
+  description: string | null
+  enabled: boolean
+  createdAt: string
+  updatedAt: string
+  previousSecretValidUntil: string | null
+  /** Only in the answers that make or rotate it. */
+  secret?: string
+}
+
+export interface WebhookDelivery {
+  id: string
+  eventId: string
+  eventType: string
+  state: 'pending' | 'delivered' | 'failed'
+  attempts: Array<{
+    number: number
+    at: string
+    status: number | null
+    durationMs: number
+    error: string | null
+    responsePrefix: string | null
+  }>
+  nextAttemptAt: string | null
+  createdAt: string
+  updatedAt: string
+}

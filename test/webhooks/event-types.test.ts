@@ -96,3 +96,8 @@ t.test('a certificate walked day by day to expiry fires each threshold exactly o
   t.same(fired, [30, 14, 7, 1], 'in order, once each')
   for (const [days, left] of firedOn) t.ok(left <= days && left > days - 1 / 24, `${days} fired with ${left} days left`)
 })
+
+t.test("the console's list of event types is the service's", async (t) => {
+  const { EVENT_TYPES: consoleTypes } = await import('../../src/console/event-types.js')
+  t.strictSame(consoleTypes, Object.keys(EVENT_TYPES))
+})
