@@ -49,6 +49,17 @@ async function markFired(tx: Executor, kind: string, subject: string, mark: stri
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
 }
 
+/** The marks fired so far for one subject of a kind (thresholds of a certificate, steps of a renewal). */
+async function firedMarks(db: Executor, kind: string, subject: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('webhook_fired')
+    .select('mark')
+    .where('kind', '=', kind)
+    .where('subject', '=', subject)
+    .execute()
+  return rows.map((r) => r.mark)
+}
+
 const certificateSubject = (w: WatchedCertificate) => `${w.alias}/${w.certificate.sha256Fingerprint}`
 
 /** The expiry thresholds `w` is due to fire at `now` (read only: the scheduler asks before it opens a write). */
@@ -60,18 +71,8 @@ export async function dueExpiryThresholds(
 ): Promise<number[]> {
   const left = w.certificate.notAfter.getTime() - now.getTime()
   if (left <= 0 || left > Math.max(...thresholds) * DAY_MS) return []
-  const fired = await db
-    .selectFrom('webhook_fired')
-    .select('mark')
-    .where('kind', '=', 'certificate.expiring')
-    .where('subject', '=', certificateSubject(w))
-    .execute()
-  return thresholdsCrossed(
-    w.certificate.notAfter,
-    now,
-    fired.map((f) => Number(f.mark)),
-    thresholds,
-  )
+  const fired = await firedMarks(db, 'certificate.expiring', certificateSubject(w))
+  return thresholdsCrossed(w.certificate.notAfter, now, fired.map(Number), thresholds)
 }
 
 /**
@@ -112,13 +113,7 @@ export async function fireExpiring(
 /** Whether `w` has expired while an encryptor lists it and was not told of yet. */
 export async function isDueExpiredInUse(db: Executor, w: WatchedCertificate, now: Date): Promise<boolean> {
   if (w.usedBy.length === 0 || w.certificate.notAfter.getTime() > now.getTime()) return false
-  const fired = await db
-    .selectFrom('webhook_fired')
-    .select('mark')
-    .where('kind', '=', 'certificate.expired-in-use')
-    .where('subject', '=', certificateSubject(w))
-    .executeTakeFirst()
-  return fired === undefined
+  return (await firedMarks(db, 'certificate.expired-in-use', certificateSubject(w))).length === 0
 }
 
 /** Fires `certificate.expired-in-use` once per certificate under an alias. */
@@ -156,14 +151,7 @@ export interface WaitingRenewal {
 
 export async function isDueWaiting(db: Executor, r: WaitingRenewal, now: Date, waitingMs: number): Promise<boolean> {
   if (now.getTime() - Date.parse(r.since) < waitingMs) return false
-  const fired = await db
-    .selectFrom('webhook_fired')
-    .select('mark')
-    .where('kind', '=', 'renewal.waiting')
-    .where('subject', '=', r.id)
-    .where('mark', '=', String(r.done))
-    .executeTakeFirst()
-  return fired === undefined
+  return !(await firedMarks(db, 'renewal.waiting', r.id)).includes(String(r.done))
 }
 
 /** Fires `renewal.waiting` once per renewal step waited on too long. */

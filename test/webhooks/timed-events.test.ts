@@ -40,6 +40,21 @@ async function open(store: Store, skip: () => number): Promise<FastifyInstance> 
   return app
 }
 
+/** An encryptor `flow` for alias `partner`, and an add-alias renewal of it, waiting on its first step. */
+async function startAddAliasRenewal(app: FastifyInstance, name: string): Promise<string> {
+  const old = await issueCertificate(`${name}-old`, { notAfter: new Date(Date.now() + 90 * DAY) })
+  await putCertificate(app, 'partner', old)
+  await putEncryptor(app, 'flow', { receiverAliases: ['partner'] })
+  const renewal = await startRenewal(app, {
+    procedure: 'add-alias',
+    encryptorId: 'flow',
+    currentAlias: 'partner',
+    newAlias: 'partner-2',
+    certificate: (await issueCertificate(`${name}-new`, { notAfter: new Date(Date.now() + 400 * DAY) })).pem,
+  })
+  return (renewal.json() as { id: string }).id
+}
+
 async function drained(app: FastifyInstance, subscription: string) {
   for (let i = 0; i < 3000; i++) {
     const res = await asRoleOn(app)('tenant-admin').get(`/webhooks/${subscription}/deliveries?state=pending`)
@@ -141,20 +156,7 @@ t.test('a renewal waiting on a step too long: renewal.waiting once per step', as
   let app = await open(store, () => skip)
   t.teardown(() => app.close())
   const { id: subscription } = await subscribe(app, receiver, ['renewal.waiting'])
-  await putCertificate(
-    app,
-    'partner',
-    await issueCertificate('wait-old', { notAfter: new Date(Date.now() + 90 * DAY) }),
-  )
-  await putEncryptor(app, 'flow', { receiverAliases: ['partner'] })
-  const renewal = await startRenewal(app, {
-    procedure: 'add-alias',
-    encryptorId: 'flow',
-    currentAlias: 'partner',
-    newAlias: 'partner-2',
-    certificate: (await issueCertificate('wait-new', { notAfter: new Date(Date.now() + 400 * DAY) })).pem,
-  })
-  const id = (renewal.json() as { id: string }).id
+  const id = await startAddAliasRenewal(app, 'wait')
   const round = async (hours: number, restart = false) => {
     skip = hours * HOUR
     if (restart) {
@@ -200,20 +202,7 @@ t.test(
     const app = await open(store, () => 0)
     t.teardown(() => app.close())
     const { id: subscription } = await subscribe(app, receiver, ['renewal.waiting', 'renewal.step-completed'])
-    await putCertificate(
-      app,
-      'partner',
-      await issueCertificate('race-old', { notAfter: new Date(Date.now() + 90 * DAY) }),
-    )
-    await putEncryptor(app, 'flow', { receiverAliases: ['partner'] })
-    const renewal = await startRenewal(app, {
-      procedure: 'add-alias',
-      encryptorId: 'flow',
-      currentAlias: 'partner',
-      newAlias: 'partner-2',
-      certificate: (await issueCertificate('race-new', { notAfter: new Date(Date.now() + 400 * DAY) })).pem,
-    })
-    const id = (renewal.json() as { id: string }).id
+    const id = await startAddAliasRenewal(app, 'race')
     // The step is taken right after the scheduler's first read, which therefore still sees it waiting.
     let reads = 0
     const sources = {
