@@ -137,8 +137,17 @@ function LastAttempt({ d }: { d: WebhookDelivery }) {
   )
 }
 
+/**
+ * One subscription's page, a fresh one for each subscription: what one page holds (the secret just
+ * rotated, a confirmation, a problem, "deleted") is never shown on another's, even when the address
+ * changes from one subscription to another without leaving the view.
+ */
+export function WebhookView(props: ViewProps) {
+  return <Subscription key={props.params[0]} {...props} />
+}
+
 /** One subscription: ping it, rotate its secret, disable or delete it, and read its delivery log. */
-export function WebhookView({ params }: ViewProps) {
+function Subscription({ params }: ViewProps) {
   const id = params[0]!
   const loaded = useLoad(async () => {
     const [subscription, log] = await Promise.all([
@@ -225,7 +234,7 @@ export function WebhookView({ params }: ViewProps) {
             </div>
             {confirmDelete ? (
               <div class="confirm" role="group" aria-labelledby="hook-delete-h">
-                <h3 id="hook-delete-h">Delete this subscription?</h3>
+                <h2 id="hook-delete-h">Delete this subscription?</h2>
                 <p>Its pending deliveries and its delivery log go with it; the receiver hears nothing more.</p>
                 <div class="actions">
                   <button type="button" class="danger" disabled={act.busy} onClick={remove}>
@@ -269,7 +278,7 @@ export function WebhookView({ params }: ViewProps) {
                               type="button"
                               class="secondary small"
                               disabled={act.busy}
-                              aria-label={`Send ${d.eventType} ${d.eventId} again`}
+                              aria-label={`Send again: ${d.eventType} ${d.eventId}`}
                               onClick={() => post(`/deliveries/${seg(d.id)}/retry`)}
                             >
                               Send again
