@@ -72,10 +72,13 @@ export async function buildConsoleOnce(): Promise<void> {
   }
 }
 
-/** The service (its own process, SQLite, the test tokens) serving a freshly built console. */
-export async function startConsoleService(t: Test): Promise<Replica> {
+/**
+ * The service (its own process, SQLite, the test tokens) serving a freshly built console; `env` is
+ * added to the process's environment (e.g. LOCAL_RECEIVER, to deliver webhooks to 127.0.0.1).
+ */
+export async function startConsoleService(t: Test, env: Record<string, string> = {}): Promise<Replica> {
   await buildConsoleOnce()
-  return startReplica(t, 'console', '')
+  return startReplica(t, 'console', '', env)
 }
 
 interface CspViolation {
