@@ -3,7 +3,9 @@ import t from 'tap'
 import { freshDatabaseUrl, storeDir, TOKENS } from '../helpers/app.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
 import { issueCertificate, type TestCertificate } from '../helpers/pki.js'
-import { callReplica, startReplica } from '../helpers/replica.js'
+import { callReplica, startReplica, type Replica } from '../helpers/replica.js'
+import { deliveriesIn, REPLICA_WEBHOOKS, subscribeOnReplica, untilDrained } from '../helpers/replica-webhooks.js'
+import { WebhookReceiver, type ReceivedEvent } from '../helpers/webhook-receiver.js'
 
 /**
  * Crash safety: a real service process takes a stream of changes and is killed with SIGKILL at a
@@ -12,6 +14,12 @@ import { callReplica, startReplica } from '../helpers/replica.js'
  * record for each entry and encryptor matches what is stored (change and record committed
  * together), every acknowledged change is there, and encrypts decrypt in OpenSSL. Each round makes
  * progress (at least one acknowledged change) before its kill, so the test cannot pass by doing nothing.
+ *
+ * Webhooks across the same kills (the outbox): a receiver subscribed to every event from the start stays up
+ * throughout. Once the last process has delivered everything, the events received and the audit log tell of
+ * the same changes: every audited change has its event, no event tells of a change that did not commit, every
+ * signature verifies, and deduplicated by webhook-id each change's event is there once. Events sent twice (a
+ * process killed after posting, before recording) are allowed: delivery is at least once. They are counted.
  */
 const KILLS = Number(process.env.CRASH_KILLS ?? 25)
 const DAY = 86_400_000
@@ -29,12 +37,115 @@ function random(seed: number) {
 
 const call = callReplica
 
+interface AuditRecord {
+  id: number
+  action: string
+  target: string
+  after: { state?: string } | null
+}
+
+/** The event types an audit action's change publishes, in the same transaction. Other actions publish none. */
+function eventsOf(record: AuditRecord): string[] {
+  switch (record.action) {
+    case 'keystore.create':
+    case 'keystore.replace':
+    case 'keystore.delete':
+      return ['keystore.changed']
+    case 'encryptor.create':
+    case 'encryptor.update':
+    case 'encryptor.delete':
+    case 'encryptor.alias.add':
+    case 'encryptor.alias.remove':
+      return ['encryptor.changed']
+    case 'encryptor.pause':
+      return ['encryptor.paused']
+    case 'encryptor.resume':
+      return ['encryptor.resumed']
+    case 'renewal.start':
+      return ['renewal.started']
+    case 'renewal.step':
+      return record.after?.state === 'completed'
+        ? ['renewal.step-completed', 'renewal.completed']
+        : ['renewal.step-completed']
+    case 'renewal.abort':
+      return ['renewal.aborted']
+    default:
+      return []
+  }
+}
+
+/** The audit target an event's data names: its record must be about the same thing. */
+function targetOf(event: ReceivedEvent): string {
+  const data = event.data as { alias?: string; encryptorId?: string; renewalId?: string }
+  if (event.type === 'keystore.changed') return `keystore/${data.alias}`
+  if (event.type.startsWith('encryptor.')) return `encryptors/${data.encryptorId}`
+  return `renewals/${data.renewalId}`
+}
+
+/** The whole audit log, a page (the route's largest) at a time, following the `before` cursor. */
+async function auditLog(service: Replica): Promise<AuditRecord[]> {
+  const records: AuditRecord[] = []
+  for (let before: number | null | undefined; before !== null;) {
+    const res = await call(service, 'GET', `/audit?limit=500${before ? `&before=${before}` : ''}`, 'monitor')
+    if (res.status !== 200) throw new Error(`audit: ${res.status} ${res.body}`)
+    const page = res.json() as { records: AuditRecord[]; next: number | null }
+    records.push(...page.records)
+    before = page.next
+  }
+  return records
+}
+
+/**
+ * Compares what the receiver got with the audit log: the problems found (empty: they tell of the same
+ * changes), and counts for the comments.
+ */
+function compareWithAudit(audit: AuditRecord[], received: ReceivedEvent[], unique: ReceivedEvent[]) {
+  const problems: string[] = []
+  const byId = new Map(audit.map((r) => [r.id, r]))
+  const key = (id: unknown, type: string) => `${String(id)} ${type}`
+  const receivedKeys = new Set(received.map((e) => key(e.data.auditRecordId, e.type)))
+  let expected = 0
+  // (a) Every audited change that publishes an event was told of, with the event its action publishes.
+  for (const record of audit)
+    for (const type of eventsOf(record)) {
+      expected++
+      if (!receivedKeys.has(key(record.id, type)))
+        problems.push(`audit record ${record.id} (${record.action} ${record.target}): no ${type} event received`)
+    }
+  // (b) No event tells of a change the audit log does not have (one that rolled back, or never was).
+  for (const event of unique) {
+    const id = event.data.auditRecordId
+    const record = typeof id === 'number' ? byId.get(id) : undefined
+    if (!record) problems.push(`${event.type} ${event.id}: auditRecordId ${String(id)} is not in the audit log`)
+    else if (!eventsOf(record).includes(event.type))
+      problems.push(`${event.type} ${event.id}: its audit record ${id} is a ${record.action}`)
+    else if (record.target !== targetOf(event))
+      problems.push(`${event.type} ${event.id}: names ${targetOf(event)}, its audit record ${id} ${record.target}`)
+  }
+  // (c) Every request's signature verified (standardwebhooks, with the subscription's secret).
+  const unverified = received.filter((e) => !e.verified)
+  if (unverified.length) problems.push(`${unverified.length} events failed verification, e.g. ${unverified[0]!.id}`)
+  // (d) Deduplicated by webhook-id, each change's event is there once (not twice under two ids).
+  const ids = new Map<string, string[]>()
+  for (const event of unique) {
+    const k = key(event.data.auditRecordId, event.type)
+    ids.set(k, [...(ids.get(k) ?? []), event.id])
+  }
+  for (const [k, list] of ids) if (list.length > 1) problems.push(`${k}: ${list.length} events (${list.join(', ')})`)
+  // The same webhook-id always carries the same event (the body is fixed when the event is written).
+  const first = new Map(unique.map((e) => [e.id, key(e.data.auditRecordId, e.type)]))
+  for (const event of received)
+    if (first.get(event.id) !== key(event.data.auditRecordId, event.type))
+      problems.push(`${event.id} arrived once as ${first.get(event.id)}, once as ${event.type}`)
+  return { problems, expected }
+}
+
 t.test(`${KILLS} kill -9s during changes: the store is always at a consistent boundary`, async (t) => {
   const rand = random(20261125)
   const dir = storeDir(t, 'cms-crash-')
   const databaseUrl = await freshDatabaseUrl(t)
   // Its encrypts are small and buffered: no cipher thread to boot (and register tsx in) on each of the restarts.
-  const env = { DATA_DIR: dir, CIPHER_THREADS: '-1' }
+  const env = { DATA_DIR: dir, CIPHER_THREADS: '-1', ...REPLICA_WEBHOOKS }
   const certs: TestCertificate[] = []
   for (let i = 0; i < 4; i++)
     certs.push(await issueCertificate(`crash-${i}`, { notAfter: new Date(Date.now() + (400 + i * 100) * DAY) }))
@@ -50,6 +161,9 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
   }
 
   let service = await startReplica(t, 'crash-0', databaseUrl, env)
+  // Subscribed before the first change, up across every kill: each change committed must reach it.
+  const receiver = await WebhookReceiver.start(t)
+  const subscription = (await subscribeOnReplica(service, receiver)).id
   t.equal(
     (await call(service, 'PUT', '/keystore/entries/a', 'tenant-admin', { certificate: certs[0]!.pem })).status,
     201,
@@ -219,4 +333,24 @@ t.test(`${KILLS} kill -9s during changes: the store is always at a consistent bo
   t.ok(acknowledgedChanges >= KILLS, `${acknowledgedChanges} changes acknowledged across ${KILLS} kills`)
   t.ok(acknowledgedSteps.size > 0, `${acknowledgedSteps.size} renewals started, their steps survived every kill`)
   t.same(problems, [], `${KILLS} kills: every acknowledged change survived, consistent every time`)
+
+  // Webhooks: the last process delivers what is left (its predecessor's claims once their lease lapses).
+  const draining = performance.now()
+  await untilDrained(service, subscription)
+  t.same(await deliveriesIn(service, subscription, 'failed'), [], 'no delivery failed')
+  const audit = await auditLog(service)
+  const unique = receiver.unique()
+  const compared = compareWithAudit(audit, receiver.received, unique)
+  t.comment(
+    `webhooks: ${receiver.received.length} requests received, ${unique.length} events after deduplication, ` +
+      `${receiver.duplicates()} duplicates (at least once across the kills); ${audit.length} audit records; ` +
+      `drained ${(performance.now() - draining).toFixed(0)} ms after the last restart's checks`,
+  )
+  t.ok(compared.expected > 0, `${compared.expected} events published by the audited changes`)
+  t.equal(unique.length, compared.expected, 'one event per audited change and event type, after deduplication')
+  t.same(
+    compared.problems,
+    [],
+    'every audited change was told of, no event tells of a change that did not commit, every signature verified',
+  )
 })
