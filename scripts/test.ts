@@ -71,7 +71,7 @@ const APP = [
 const SYSTEM = ['test/system']
 
 /** Two service processes on one database: only PostgreSQL has replicas. */
-const POSTGRES_ONLY = ['test/system/replicas.test.ts']
+const POSTGRES_ONLY = ['test/system/replicas.test.ts', 'test/system/webhook-replicas.test.ts']
 
 /**
  * Tests that start their service processes on SQLite whatever the run's store: run once, in the SQLite
