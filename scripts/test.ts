@@ -38,7 +38,9 @@ const UNIT = [
   'test/store/data-dir.test.ts',
   'test/webhooks/address-policy.test.ts',
   'test/webhooks/event-types.test.ts',
+  'test/webhooks/post.test.ts',
   'test/webhooks/retry-schedule.test.ts',
+  'test/webhooks/secret-box.test.ts',
   'test/webhooks/signature.test.ts',
 ]
 
@@ -82,6 +84,7 @@ const SQLITE_ONLY = [
   'test/console/keyboard-and-replace.test.ts',
   'test/console/renewal-journey.test.ts',
   'test/console/roles-and-errors.test.ts',
+  'test/console/webhooks.test.ts',
   'test/system/sqlite-overlap.test.ts',
 ]
 
