@@ -75,6 +75,26 @@ export const Errors = {
       'renewal while one runs. Remove an alias first.',
   ),
 
+  // Key pairs (the tenant's own signing keys) and signers
+  KEY_PAIR_NOT_FOUND: problem('CMS_KEY_PAIR_NOT_FOUND', 404, 'No key pair with alias "%s".'),
+  KEY_PAIR_MALFORMED: problem('CMS_KEY_PAIR_MALFORMED', 400, 'The key pair cannot be read: %s'),
+  KEY_PAIR_MISMATCH: problem(
+    'CMS_KEY_PAIR_MISMATCH',
+    422,
+    'The private key does not belong to the certificate %s; send the key and its own certificate.',
+  ),
+  PKCS12_PASSWORD_INCORRECT: problem(
+    'CMS_PKCS12_PASSWORD_INCORRECT',
+    422,
+    'The PKCS#12 password is not correct (its integrity check fails with it).',
+  ),
+  PKCS12_UNSUPPORTED: problem('CMS_PKCS12_UNSUPPORTED', 422, '%s'),
+  PKCS12_KEY_COUNT: problem('CMS_PKCS12_KEY_COUNT', 422, '%s'),
+  KEY_USAGE_FORBIDS_SIGNING: problem('CMS_KEY_USAGE_FORBIDS_SIGNING', 422, '%s'),
+  ALIAS_TAKEN: problem('CMS_ALIAS_TAKEN', 409, '%s'),
+  SIGNER_NOT_KEY_PAIR: problem('CMS_SIGNER_NOT_KEY_PAIR', 422, '%s'),
+  SIGNATURE_SCHEME_MISMATCH: problem('CMS_SIGNATURE_SCHEME_MISMATCH', 422, '%s'),
+
   // Renewals
   RENEWAL_IN_PROGRESS: problem('CMS_RENEWAL_IN_PROGRESS', 409, '%s'),
   RENEWAL_NOT_FOUND: problem('CMS_RENEWAL_NOT_FOUND', 404, 'No renewal with id "%s".'),

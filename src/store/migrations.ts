@@ -225,6 +225,48 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute()
       },
     },
+    '0006_key_pairs': {
+      async up(db: Kysely<unknown>) {
+        // The tenant's own key pairs. The private key is stored only wrapped (AES-256-GCM under a
+        // key-encryption key the database does not hold, kek_id naming which; alias and version are
+        // its associated data). Aliases are unique across this table and keystore_entries.
+        await db.schema
+          .createTable('key_pairs')
+          .addColumn('alias', 'varchar(250)', (c) => c.primaryKey())
+          .addColumn('certificate', blob, (c) => c.notNull())
+          .addColumn('sha256_fingerprint', 'varchar(64)', (c) => c.notNull())
+          // JSON array of base64 DER: the certificates after the signer's, issuer after subject.
+          .addColumn('chain', 'text', (c) => c.notNull())
+          .addColumn('wrapped_key', blob, (c) => c.notNull())
+          .addColumn('kek_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+          .execute()
+        // Retired key pairs: their public part only. A private key leaves the store with its entry.
+        await db.schema
+          .createTable('key_pair_history')
+          .addColumn('id', 'integer', identity)
+          .addColumn('alias', 'varchar(250)', (c) => c.notNull())
+          .addColumn('certificate', blob, (c) => c.notNull())
+          .addColumn('sha256_fingerprint', 'varchar(64)', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('retired_at', 'varchar(32)', (c) => c.notNull())
+          .addColumn('reason', 'varchar(16)', (c) => c.notNull())
+          .execute()
+        await db.schema.createIndex('key_pair_history_alias').on('key_pair_history').column('alias').execute()
+        // An encryptor that signs: all five set, or none (signer_alias null).
+        for (const column of [
+          'signer_alias',
+          'signer_digest',
+          'signer_signature',
+          'signer_include_certificates',
+          'signer_identifier',
+        ]) {
+          await db.schema.alterTable('encryptors').addColumn(column, 'varchar(250)').execute()
+        }
+      },
+    },
   }
 }
 

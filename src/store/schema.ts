@@ -21,6 +21,30 @@ export interface Database {
     /** 'replaced' or 'deleted'. */
     reason: string
   }
+  key_pairs: {
+    alias: string
+    certificate: Buffer
+    sha256_fingerprint: string
+    /** JSON array of base64 DER, the certificates after the signer's. */
+    chain: string
+    /** The PKCS#8 DER of the private key, sealed: iv (12) | ciphertext | tag (16). */
+    wrapped_key: Buffer
+    /** Which key-encryption key sealed it (KeyEncryptionKeys ids). */
+    kek_id: string
+    version: number
+    created_at: string
+    updated_at: string
+  }
+  key_pair_history: {
+    id: Generated<number>
+    alias: string
+    certificate: Buffer
+    sha256_fingerprint: string
+    version: number
+    retired_at: string
+    /** 'replaced' or 'deleted'. */
+    reason: string
+  }
   encryptors: {
     id: string
     content_encryption: string
@@ -35,6 +59,12 @@ export interface Database {
     paused_by: string | null
     /** End of the planned downtime window, when known (Retry-After points at it). */
     paused_until: string | null
+    /** The key pair this encryptor signs with (sign, then encrypt); null: encrypt only. */
+    signer_alias: string | null
+    signer_digest: string | null
+    signer_signature: string | null
+    signer_include_certificates: string | null
+    signer_identifier: string | null
   }
   encryptor_aliases: {
     encryptor_id: string
