@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { loadAuditKey, openAuditAnchor, type AuditHead, type AuditProblem } from './audit/anchor.js'
 import { loadTokens, type TokenRegistry } from './auth/tokens.js'
 import { trustProxy, type Config } from './config.js'
+import { loadKeyEncryptionKeys, type KeyEncryptionKeys } from './keystore/key-encryption-key.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
 import openapiPlugin from './plugins/external/swagger.js'
@@ -31,10 +32,19 @@ import webhookRoutes from './routes/webhooks/index.js'
 import { openDatabase } from './store/database.js'
 import type { Database } from './store/schema.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The keys that seal and open the tenant's private keys (KEY_ENCRYPTION_KEY_FILE), checked against the store. */
+    keyEncryptionKeys: KeyEncryptionKeys
+  }
+}
+
 export interface AppOptions {
   config: Config
   db: Kysely<Database>
   tokens: TokenRegistry
+  /** Loaded and checked against the store by createApp, before the app is built. */
+  keyEncryptionKeys: KeyEncryptionKeys
   /** The webhook scheduler's and worker's clock (tests); the system clock otherwise. */
   clock?: () => Date
 }
@@ -139,6 +149,8 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(helmetPlugin)
   await fastify.register(underPressurePlugin, { maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS })
   await fastify.register(openapiPlugin)
+  // Before the services, which seal and open key pairs with it.
+  fastify.decorate('keyEncryptionKeys', opts.keyEncryptionKeys)
   await fastify.register(servicesPlugin, { db: opts.db, databaseUrl: config.DATABASE_URL })
   await fastify.register(authPlugin, {
     tokens: opts.tokens,
@@ -177,6 +189,7 @@ export async function createApp(
   const db = await openDatabase({ dataDir: config.DATA_DIR, databaseUrl: config.DATABASE_URL })
   let tokens: { registry: TokenRegistry; bootstrapFile?: string }
   let audit: { head: AuditHead | null; anchored: boolean; problem: AuditProblem | null }
+  let keyEncryptionKeys: KeyEncryptionKeys
   try {
     tokens = overrides.tokens
       ? { registry: overrides.tokens }
@@ -185,18 +198,32 @@ export async function createApp(
     // another key stops the start (AuditKeyError): replicas must share AUDIT_KEY_FILE.
     const auditKey = await loadAuditKey({ file: config.AUDIT_KEY_FILE, dataDir: config.DATA_DIR })
     audit = await openAuditAnchor(db, auditKey, { reanchor: config.AUDIT_REANCHOR })
+    keyEncryptionKeys = await loadKeyEncryptionKeys({ file: config.KEY_ENCRYPTION_KEY_FILE, dataDir: config.DATA_DIR })
   } catch (err) {
     await db.destroy()
     throw err
   }
   const fastify = Fastify(serverOptions(config, overrides.logger))
   // Not encapsulated: the root instance (and tests) see the decorators.
-  await fastify.register(fp(app), { config, db, tokens: tokens.registry, clock: overrides.clock })
+  await fastify.register(fp(app), {
+    config,
+    db,
+    tokens: tokens.registry,
+    keyEncryptionKeys,
+    clock: overrides.clock,
+  })
   if (tokens.bootstrapFile) {
     fastify.log.warn(
       { path: tokens.bootstrapFile },
       'new store: one token per role written to this file (mode 0600); ' +
         'read it once, store the tokens safely, then delete the file',
+    )
+  }
+  if (keyEncryptionKeys.created && config.DATABASE_URL) {
+    fastify.log.warn(
+      { path: keyEncryptionKeys.source, kekId: keyEncryptionKeys.currentId },
+      'new key-encryption key created in DATA_DIR: every replica must have this same file ' +
+        '(a shared volume, or KEY_ENCRYPTION_KEY_FILE), else one cannot open the keys another sealed',
     )
   }
   if (audit.anchored) {

@@ -65,6 +65,13 @@ const ConfigSchema = Type.Object({
       'Sign the audit chain as it stands when its signed head is missing (after an upgrade with an explicit ' +
       'AUDIT_KEY_FILE, or a deliberate re-anchoring); off, a missing head refuses changes.',
   }),
+  KEY_ENCRYPTION_KEY_FILE: Type.String({
+    default: '',
+    description:
+      "File of the keys that seal the tenant's private keys at rest (AES-256-GCM), one base64 key of 32 bytes " +
+      'per line: the first seals, all open. Empty: DATA_DIR/key-encryption-key, created once (mode 0600). ' +
+      'Replicas must share it.',
+  }),
   TRUST_PROXY: Type.String({
     default: '',
     description:

@@ -4,6 +4,7 @@ import { createApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { AuditKeyError } from './audit/anchor.js'
 import { TokenConfigError } from './auth/tokens.js'
+import { KeyEncryptionKeyError } from './keystore/key-encryption-key.js'
 import { DataDirError } from './store/data-dir.js'
 
 /** Starts the service: configuration, store, listen; closes cleanly on SIGTERM/SIGINT. */
@@ -22,8 +23,14 @@ async function main() {
   try {
     app = await createApp(config)
   } catch (err) {
-    // A refusal to start for a reason the operator must fix (tokens, DATA_DIR, the audit key).
-    if (err instanceof TokenConfigError || err instanceof DataDirError || err instanceof AuditKeyError) {
+    // A refusal to start for a reason the operator must fix (tokens, DATA_DIR, the audit key, the
+    // key-encryption keys).
+    if (
+      err instanceof TokenConfigError ||
+      err instanceof DataDirError ||
+      err instanceof AuditKeyError ||
+      err instanceof KeyEncryptionKeyError
+    ) {
       pino().fatal(err.message)
       process.exit(78)
     }
