@@ -12,6 +12,7 @@ import { randomPool } from './random-pool.js'
 
 const oid = (value: string) => Buffer.from(new asn1js.ObjectIdentifier({ value }).toBER())
 const DATA = oid(OID.data)
+const SIGNED_DATA = oid(OID.signedData)
 const ENVELOPED_DATA = oid(OID.envelopedData)
 const AUTH_ENVELOPED_DATA = oid(OID.authEnvelopedData)
 const GCM_ICV_LENGTH = smallInteger(GCM_TAG_LENGTH)
@@ -27,12 +28,18 @@ export class EnvelopeTemplate {
   readonly version: Buffer
   /** DER of the content-encryption algorithm OID (its parameters, the IV, change per message). */
   readonly contentAlgorithmOid: Buffer
+  /** DER of the encrypted content's type: id-data, or id-signedData when a SignedData is enveloped. */
+  readonly encryptedContentType: Buffer
 
   constructor(
     readonly recipients: readonly PreparedRecipient[],
     readonly content: ContentEncryption,
+    inner: 'data' | 'signedData' = 'data',
   ) {
     if (recipients.length === 0) throw new RangeError('an envelope needs at least one recipient')
+    // RFC 5083 2.1 wants authAttrs for any inner type but id-data, which OpenSSL 3 cannot read: refused above us.
+    if (inner === 'signedData' && content.authenticated) throw new RangeError('AuthEnvelopedData carries id-data only')
+    this.encryptedContentType = inner === 'signedData' ? SIGNED_DATA : DATA
     this.contentType = content.authenticated ? AUTH_ENVELOPED_DATA : ENVELOPED_DATA
     const allV0 = recipients.every((r) => r.version === 0)
     this.version = smallInteger(content.authenticated || allV0 ? 0 : 2)
@@ -166,7 +173,7 @@ export class EnvelopeMessage {
         t.version,
         this.recipientInfos,
         indefiniteHeader(Tag.SEQUENCE),
-        DATA,
+        t.encryptedContentType,
         this.contentAlgorithm,
         indefiniteHeader(Tag.CONTEXT_0),
       ])
@@ -180,7 +187,7 @@ export class EnvelopeMessage {
       t.version,
       this.recipientInfos,
       header(Tag.SEQUENCE, l.encryptedContentInfo),
-      DATA,
+      t.encryptedContentType,
       this.contentAlgorithm,
       header(Tag.CONTEXT_0_PRIMITIVE, l.cipherText),
     ])
@@ -228,7 +235,8 @@ export class EnvelopeMessage {
   private lengths(plainLength: number) {
     const t = this.template
     const cipherText = cipherTextLength(t.content, plainLength)
-    const encryptedContentInfo = DATA.length + this.contentAlgorithm.length + headerLength(cipherText) + cipherText
+    const encryptedContentInfo =
+      t.encryptedContentType.length + this.contentAlgorithm.length + headerLength(cipherText) + cipherText
     const envelope =
       t.version.length +
       this.recipientInfos.length +
