@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { loadAuditKey, openAuditAnchor, type AuditHead, type AuditProblem } from './audit/anchor.js'
 import { loadTokens, type TokenRegistry } from './auth/tokens.js'
 import { trustProxy, type Config } from './config.js'
+import { checkKeyEncryptionKeys } from './keystore/kek-check.js'
 import { loadKeyEncryptionKeys, type KeyEncryptionKeys } from './keystore/key-encryption-key.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
@@ -198,7 +199,10 @@ export async function createApp(
     // another key stops the start (AuditKeyError): replicas must share AUDIT_KEY_FILE.
     const auditKey = await loadAuditKey({ file: config.AUDIT_KEY_FILE, dataDir: config.DATA_DIR })
     audit = await openAuditAnchor(db, auditKey, { reanchor: config.AUDIT_REANCHOR })
+    // Refused (KeyEncryptionKeyError) unless these keys open every key pair the store holds: a replica
+    // with another KEY_ENCRYPTION_KEY_FILE must not become ready and then fail to sign.
     keyEncryptionKeys = await loadKeyEncryptionKeys({ file: config.KEY_ENCRYPTION_KEY_FILE, dataDir: config.DATA_DIR })
+    await checkKeyEncryptionKeys(db, keyEncryptionKeys)
   } catch (err) {
     await db.destroy()
     throw err

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ensureDataDir, readOrCreateSecretFile } from '../store/data-dir.js'
+import { ensureDataDir, readOrCreateSecretFile, readSecretFile } from '../store/data-dir.js'
 
 /**
  * The key-encryption keys (KEY_ENCRYPTION_KEY_FILE) that seal the tenant's private keys at rest, so
@@ -191,10 +191,15 @@ export const KEY_ENCRYPTION_KEY_FILE = 'key-encryption-key'
  * write it); else DATA_DIR/key-encryption-key, created once with one key of 32 random bytes (mode
  * 0600, never through a symlink: store/data-dir.ts). That default holds with PostgreSQL too, as for
  * the audit key: replicas then share it through one DATA_DIR volume, and a replica with another key
- * is refused at start by checkKeyEncryptionKeys. An in-memory store gets a key as short-lived as itself.
+ * is refused at start by checkKeyEncryptionKeys. An in-memory store gets a key as short-lived as
+ * itself. `create: false` (the rotation command) never makes a key: a missing file is an error.
  */
-export async function loadKeyEncryptionKeys(options: { file: string; dataDir: string }): Promise<KeyEncryptionKeys> {
-  const { file, dataDir } = options
+export async function loadKeyEncryptionKeys(options: {
+  file: string
+  dataDir: string
+  create?: boolean
+}): Promise<KeyEncryptionKeys> {
+  const { file, dataDir, create = true } = options
   if (file) {
     const source = `KEY_ENCRYPTION_KEY_FILE ${file}`
     let text: string
@@ -221,10 +226,17 @@ export async function loadKeyEncryptionKeys(options: { file: string; dataDir: st
   await ensureDataDir(dataDir)
   const path = join(dataDir, KEY_ENCRYPTION_KEY_FILE)
   let created = false
-  const content = await readOrCreateSecretFile(path, () => {
+  const make = () => {
     created = true
     return Buffer.from(randomBytes(KEY_BYTES).toString('base64') + '\n')
-  })
+  }
+  let content: Buffer
+  try {
+    content = create ? await readOrCreateSecretFile(path, make) : await readSecretFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    throw new KeyEncryptionKeyError(`${path} does not exist, and KEY_ENCRYPTION_KEY_FILE is not set.`)
+  }
   try {
     return parseKeyEncryptionKeys(content.toString('utf8'), path, created)
   } finally {
