@@ -5,7 +5,7 @@ import { Errors } from '../errors.js'
 import { EC_CURVES } from './algorithms.js'
 import { MIN_RSA_BITS, parseReceiverCertificate, type PublicKeyInfo, type ReceiverCertificate } from './certificate.js'
 import { findPemBlocks } from './pem.js'
-import { readPkcs12KeyPair } from './pkcs12.js'
+import { readPkcs12KeyPair } from './pkcs12-key-pair.js'
 
 /** What a tenant administrator uploads as one of the tenant's own key pairs (PUT /keystore/key-pairs/{alias}). */
 export type KeyPairUpload = { pkcs12: string; password: string } | { privateKey: string; certificateChain: string }
