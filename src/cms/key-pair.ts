@@ -14,7 +14,10 @@ export type KeyPairUpload = { pkcs12: string; password: string } | { privateKey:
 export interface SigningKeyPair {
   /** The signer certificate (the first of the chain). */
   certificate: ReceiverCertificate
-  /** DER of the certificates after the signer's, in the order given (issuer of the previous first). */
+  /**
+   * DER of the certificates after the signer's, each the issuer of the one before: as given in PEM; for
+   * PKCS#12, the path up from the signer among the file's certificates (others are left out).
+   */
   chain: Buffer[]
   privateKey: KeyObject
   keyType: PublicKeyInfo
