@@ -94,6 +94,13 @@ export const Errors = {
   ALIAS_TAKEN: problem('CMS_ALIAS_TAKEN', 409, '%s'),
   SIGNER_NOT_KEY_PAIR: problem('CMS_SIGNER_NOT_KEY_PAIR', 422, '%s'),
   SIGNATURE_SCHEME_MISMATCH: problem('CMS_SIGNATURE_SCHEME_MISMATCH', 422, '%s'),
+  SIGNER_CONTENT_ENCRYPTION: problem(
+    'CMS_SIGNER_CONTENT_ENCRYPTION',
+    422,
+    'An encryptor that signs sends EnvelopedData, so it needs a CBC content cipher, not %s: AuthEnvelopedData ' +
+      'around a SignedData must carry authenticated attributes (RFC 5083 2.1), which OpenSSL 3.0 receivers ' +
+      'cannot read.',
+  ),
 
   // Renewals
   RENEWAL_IN_PROGRESS: problem('CMS_RENEWAL_IN_PROGRESS', 409, '%s'),

@@ -1,5 +1,6 @@
 import type { ContentEncryptionName, KeyTransportName, RecipientIdentifierName } from '../cms/algorithms.js'
 import type { OutputEncoding } from '../cms/output-encoding.js'
+import type { SignerOptions } from '../cms/signature-algorithms.js'
 
 export const MISSING_ALIAS_POLICIES = ['fail', 'skip'] as const
 export type MissingAliasPolicy = (typeof MISSING_ALIAS_POLICIES)[number]
@@ -13,6 +14,14 @@ export interface EncryptorSettings {
   /** fail: every alias must resolve; skip: encrypt for the aliases present, fail only when none is. */
   missingAlias: MissingAliasPolicy
   encoding: OutputEncoding
+  /** Sign, then encrypt: the key pair and how it signs; null: encrypt only. */
+  signer: SignerSettings | null
+}
+
+/** An encryptor's signer, every option resolved (the API's defaults depend on the key pair's type). */
+export interface SignerSettings extends SignerOptions {
+  /** The key pair's alias in the keystore. */
+  alias: string
 }
 
 export interface Encryptor extends EncryptorSettings {
@@ -36,4 +45,5 @@ export const ENCRYPTOR_DEFAULTS: Omit<EncryptorSettings, 'receiverAliases'> = {
   recipientIdentifier: 'issuer-serial',
   missingAlias: 'fail',
   encoding: 'der',
+  signer: null,
 }

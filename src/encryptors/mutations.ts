@@ -2,12 +2,14 @@ import { recordMutation, type MutationContext } from '../audit/audit.js'
 import { aliasAddedByRenewal } from '../store/active-renewals.js'
 import { loadCertificates } from '../store/receiver-certificates.js'
 import { checkAliasLimit, MAX_RECEIVER_ALIASES } from './alias-limit.js'
-import type { Encryptor, EncryptorPause, EncryptorSettings } from './encryptor.js'
+import type { Encryptor, EncryptorPause, EncryptorSettings, SignerSettings } from './encryptor.js'
 import { prepareRecipients } from './recipients.js'
+import { resolveSigner } from './signer.js'
 import { encryptorRepository } from './repository.js'
 import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
 
-const auditView = (e: Encryptor | undefined) => (e ? { receiverAliases: e.receiverAliases, version: e.version } : null)
+const auditView = (e: Encryptor | undefined) =>
+  e ? { receiverAliases: e.receiverAliases, version: e.version, ...(e.signer ? { signer: e.signer.alias } : {}) } : null
 
 /**
  * Saves new settings for an encryptor after proving they keep within the alias limit and still resolve
@@ -27,6 +29,7 @@ export async function saveEncryptor(
   if (aliases.length > MAX_RECEIVER_ALIASES)
     checkAliasLimit(id, current?.receiverAliases ?? [], aliases, await aliasAddedByRenewal(ctx.tx, id))
   prepareRecipients(id, settings, await loadCertificates(ctx.tx, settings.receiverAliases))
+  if (settings.signer) await resolveSigner(ctx.tx, settings.signer, settings.contentEncryption)
   const at = new Date().toISOString()
   const encryptor: Encryptor = {
     ...settings,
@@ -114,6 +117,18 @@ function sameSettings(a: EncryptorSettings, b: EncryptorSettings): boolean {
     a.keyTransport === b.keyTransport &&
     a.recipientIdentifier === b.recipientIdentifier &&
     a.missingAlias === b.missingAlias &&
-    a.encoding === b.encoding
+    a.encoding === b.encoding &&
+    sameSigner(a.signer, b.signer)
+  )
+}
+
+function sameSigner(a: SignerSettings | null, b: SignerSettings | null): boolean {
+  if (!a || !b) return a === b
+  return (
+    a.alias === b.alias &&
+    a.digest === b.digest &&
+    a.signature === b.signature &&
+    a.includeCertificates === b.includeCertificates &&
+    a.signerIdentifier === b.signerIdentifier
   )
 }

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely'
 import type { Database, Executor } from '../store/schema.js'
-import type { Encryptor } from './encryptor.js'
+import type { Encryptor, SignerSettings } from './encryptor.js'
 
 type Row = Selectable<Database['encryptors']>
 
@@ -17,6 +17,15 @@ function toEncryptor(row: Row, aliases: string[]): Encryptor {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     pause: row.paused_by ? { renewalId: row.paused_by, until: row.paused_until } : null,
+    signer: row.signer_alias
+      ? {
+          alias: row.signer_alias,
+          digest: row.signer_digest as SignerSettings['digest'],
+          signature: row.signer_signature as SignerSettings['signature'],
+          includeCertificates: row.signer_include_certificates as SignerSettings['includeCertificates'],
+          signerIdentifier: row.signer_identifier as SignerSettings['signerIdentifier'],
+        }
+      : null,
   }
 }
 
@@ -67,6 +76,11 @@ export const encryptorRepository = {
       recipient_identifier: e.recipientIdentifier,
       missing_alias: e.missingAlias,
       encoding: e.encoding,
+      signer_alias: e.signer?.alias ?? null,
+      signer_digest: e.signer?.digest ?? null,
+      signer_signature: e.signer?.signature ?? null,
+      signer_include_certificates: e.signer?.includeCertificates ?? null,
+      signer_identifier: e.signer?.signerIdentifier ?? null,
       version: e.version,
       updated_at: e.updatedAt,
     }

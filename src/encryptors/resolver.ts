@@ -2,14 +2,22 @@ import type { Kysely } from 'kysely'
 import { CONTENT_ENCRYPTION } from '../cms/algorithms.js'
 import { EnvelopeTemplate } from '../cms/enveloped-data.js'
 import type { OutputEncoding } from '../cms/output-encoding.js'
+import { SignedDataTemplate } from '../cms/signed-data.js'
 import { Errors } from '../errors.js'
 import type { Change, ChangeFeed, ExternalCommits } from '../store/changes.js'
 import { loadCertificates } from '../store/receiver-certificates.js'
-import type { Database } from '../store/schema.js'
+import type { Database, Executor } from '../store/schema.js'
+import type { SigningKeyPair } from '../cms/key-pair.js'
 import { readSnapshot } from '../store/transact.js'
 import type { EncryptorPause } from './encryptor.js'
 import { prepareRecipients } from './recipients.js'
 import { encryptorRepository } from './repository.js'
+
+/**
+ * Opens the key pair under an alias, in the caller's transaction; undefined when there is none. The
+ * keystore implements it (its key-encryption keys open the sealed key); the services plugin wires it.
+ */
+export type SigningKeyPairLoader = (db: Executor, alias: string) => Promise<SigningKeyPair | undefined>
 
 /** An encryptor ready for the hot path: recipients prepared, constant CMS parts encoded. */
 export interface ResolvedEncryptor {
@@ -18,6 +26,8 @@ export interface ResolvedEncryptor {
   encoding: OutputEncoding
   receiverAliases: readonly string[]
   template: EnvelopeTemplate
+  /** The signer of a sign-then-encrypt encryptor: its key pair's alias and SignedData template. */
+  signer: { alias: string; template: SignedDataTemplate } | null
   /** Set while a downtime renewal pauses the encryptor: encrypt must not emit anything. */
   pause: EncryptorPause | null
 }
@@ -45,6 +55,8 @@ export class RecipientResolver {
     private readonly db: Kysely<Database>,
     changes: ChangeFeed,
     private readonly externalCommits: ExternalCommits,
+    /** Opens the signers' private keys; without it an encryptor that signs cannot resolve. */
+    private readonly loadSigningKeyPair?: SigningKeyPairLoader,
   ) {
     changes.subscribe((change) => this.invalidate(change))
   }
@@ -97,17 +109,29 @@ export class RecipientResolver {
     this.pending.clear()
     if (!change || change.kind === 'all') return this.cache.clear()
     if (change.kind === 'encryptor') this.cache.delete(change.id)
-    else for (const [id, r] of this.cache) if (r.receiverAliases.includes(change.alias)) this.cache.delete(id)
+    // A keystore change names an alias: a receiver certificate's or a signer key pair's (unique across both).
+    else
+      for (const [id, r] of this.cache)
+        if (r.receiverAliases.includes(change.alias) || r.signer?.alias === change.alias) this.cache.delete(id)
   }
 
   private async load(id: string): Promise<ResolvedEncryptor> {
     const generation = this.generation
     // One transaction, so the encryptor and its certificates are one consistent snapshot.
-    const { encryptor, certificates } = await readSnapshot(this.db, async (tx) => {
+    const { encryptor, certificates, keyPair } = await readSnapshot(this.db, async (tx) => {
       const encryptor = await encryptorRepository.find(tx, id)
       if (!encryptor) throw new Errors.ENCRYPTOR_NOT_FOUND(id)
-      return { encryptor, certificates: await loadCertificates(tx, encryptor.receiverAliases) }
+      const certificates = await loadCertificates(tx, encryptor.receiverAliases)
+      const keyPair = encryptor.signer ? await this.loadKeyPair(tx, encryptor.signer.alias) : undefined
+      return { encryptor, certificates, keyPair }
     })
+    const signer =
+      encryptor.signer && keyPair
+        ? {
+            alias: encryptor.signer.alias,
+            template: new SignedDataTemplate({ ...keyPair, alias: encryptor.signer.alias, options: encryptor.signer }),
+          }
+        : null
     const resolved: ResolvedEncryptor = {
       id,
       version: encryptor.version,
@@ -117,9 +141,19 @@ export class RecipientResolver {
       template: new EnvelopeTemplate(
         prepareRecipients(id, encryptor, certificates),
         CONTENT_ENCRYPTION[encryptor.contentEncryption],
+        signer ? 'signedData' : 'data',
       ),
+      signer,
     }
     if (generation === this.generation) this.cache.set(id, resolved)
     return resolved
+  }
+
+  /** A signer's key pair, private key opened. Saves prove it is there; a row gone since is a store fault. */
+  private async loadKeyPair(tx: Executor, alias: string) {
+    if (!this.loadSigningKeyPair) throw new Error('an encryptor signs, and this resolver cannot open key pairs')
+    const keyPair = await this.loadSigningKeyPair(tx, alias)
+    if (!keyPair) throw new Error(`the key pair "${alias}" an encryptor signs with is not in the store`)
+    return keyPair
   }
 }

@@ -10,6 +10,14 @@ import { transact } from '../store/transact.js'
 import { ENCRYPTOR_DEFAULTS, type Encryptor, type EncryptorSettings } from './encryptor.js'
 import { deleteEncryptor, saveEncryptor } from './mutations.js'
 import { encryptorRepository } from './repository.js'
+import { resolveSigner, type SignerInput } from './signer.js'
+
+/** What a PUT names: the receivers, and any settings it does not leave to the defaults. */
+export type EncryptorInput = Partial<Omit<EncryptorSettings, 'signer'>> &
+  Pick<EncryptorSettings, 'receiverAliases'> & { signer?: SignerInput | null }
+
+/** The new settings, the aliases whose membership changes, and the audit action. */
+type Changed = { settings: EncryptorSettings; touched: string[]; action: string }
 
 export interface EncryptorDetails extends Encryptor {
   /**
@@ -37,14 +45,12 @@ export class EncryptorService {
   }
 
   /** Creates or replaces an encryptor; unchanged settings leave the version as it is. */
-  async put(
-    id: string,
-    input: Partial<EncryptorSettings> & Pick<EncryptorSettings, 'receiverAliases'>,
-    actor: Actor,
-    preconditions?: Preconditions,
-  ) {
-    const settings: EncryptorSettings = { ...ENCRYPTOR_DEFAULTS, ...input }
-    return this.write(id, actor, preconditions, { allowCreate: true }, (current) => {
+  async put(id: string, input: EncryptorInput, actor: Actor, preconditions?: Preconditions) {
+    const { signer, ...rest } = input
+    return this.write(id, actor, preconditions, { allowCreate: true }, async (current, tx) => {
+      const settings: EncryptorSettings = { ...ENCRYPTOR_DEFAULTS, ...rest, signer: null }
+      // The signer's defaults depend on its key pair's type, read in this transaction.
+      if (signer) settings.signer = await resolveSigner(tx, signer, settings.contentEncryption)
       if (!current) return { settings, touched: [], action: 'encryptor.create' }
       const before = new Set(current.receiverAliases),
         after = new Set(settings.receiverAliases)
@@ -97,14 +103,13 @@ export class EncryptorService {
     actor: Actor,
     preconditions: Preconditions | undefined,
     { allowCreate }: { allowCreate: boolean },
-    /** The new settings, the aliases whose membership changes, and the audit action. */
-    change: (current: Encryptor | undefined) => { settings: EncryptorSettings; touched: string[]; action: string },
+    change: (current: Encryptor | undefined, tx: Executor) => Changed | Promise<Changed>,
   ): Promise<{ created: boolean; encryptor: EncryptorDetails }> {
     const result = await transact(this.db, this.changes, async (ctx) => {
       const current = await encryptorRepository.find(ctx.tx, id)
       if (!current && !allowCreate) throw new Errors.ENCRYPTOR_NOT_FOUND(id)
       checkPreconditions(`encryptor "${id}"`, current?.version, preconditions)
-      const { settings, touched, action } = change(current)
+      const { settings, touched, action } = await change(current, ctx.tx)
       if (current) await refuseEncryptorChangeDuringRenewal(ctx.tx, id, touched)
       const saved = await saveEncryptor({ ...ctx, actor }, id, current, settings, action)
       return { created: !current, encryptor: saved.encryptor }

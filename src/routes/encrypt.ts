@@ -6,7 +6,8 @@ import { Gauge } from 'prom-client'
 import { Type } from 'typebox'
 import { CipherWorkers } from '../cms/cipher-workers.js'
 import { EnvelopeEncryptStream } from '../cms/encrypt-stream.js'
-import type { EnvelopeMessage, EnvelopeTemplate } from '../cms/enveloped-data.js'
+import type { EnvelopeMessage } from '../cms/enveloped-data.js'
+import { SignStream } from '../cms/sign-stream.js'
 import {
   createOutputEncoder,
   encodedLength,
@@ -16,6 +17,7 @@ import {
   type OutputEncoding,
 } from '../cms/output-encoding.js'
 import type { EncryptorPause } from '../encryptors/encryptor.js'
+import type { ResolvedEncryptor } from '../encryptors/resolver.js'
 import { Errors } from '../errors.js'
 import { hasPayload, readExactly } from './payload.js'
 import { binaryBody, EncryptorIdParams, textBody } from './schemas.js'
@@ -108,7 +110,7 @@ const encryptRoutes: FastifyPluginAsyncTypebox<EncryptRouteOptions> = async (fas
           Errors.UNSUPPORTED_MEDIA_TYPE,
           Errors.TOO_MANY_STREAMS,
         ],
-        responseHeaders: { 200: ['X-Cms-Recipients', 'Cache-Control'] },
+        responseHeaders: { 200: ['X-Cms-Recipients', 'X-Cms-Signer', 'Cache-Control'] },
         // The payload is never parsed, so no schema validates it.
         documentedBody: { '*/*': binaryBody('The payload: raw bytes of any media type.') },
       },
@@ -118,7 +120,10 @@ const encryptRoutes: FastifyPluginAsyncTypebox<EncryptRouteOptions> = async (fas
         description:
           'The body is the payload, raw bytes of any media type. With a Content-Length the output is DER ' +
           '(or its base64/PEM); a chunked body gets BER with indefinite lengths. X-Cms-Recipients lists the ' +
-          'aliases encrypted for, in RecipientInfo order.',
+          'aliases encrypted for, in RecipientInfo order. An encryptor with a signer signs first: the ' +
+          'EnvelopedData then holds a SignedData (content type id-signedData) over the payload, and X-Cms-Signer ' +
+          'names the key pair. DER whenever every length is known before the signature is made (RSA signers, ' +
+          'a Content-Length or a payload small enough to hold); BER otherwise (ECDSA signatures vary in length).',
         params: EncryptorIdParams,
         querystring: Type.Object({
           encoding: Type.Optional(
@@ -158,23 +163,33 @@ const encryptRoutes: FastifyPluginAsyncTypebox<EncryptRouteOptions> = async (fas
       if (buffered) {
         // The body first: the message's content key exists only for the synchronous seal, which wipes it.
         const plaintext = await readExactly(payload, declared)
+        // Signed first (a whole payload: DER whatever the scheme), so the key is not waiting on the signature.
+        const content = resolved.signer ? await resolved.signer.template.start().whole(plaintext) : plaintext
         const message = resolved.template.start()
-        const sealed = message.seal(plaintext)
+        const sealed = message.seal(content)
         fastify.metrics.encrypted(declared, message.aliases.length)
-        return withMessageHeaders(reply, message, resolved.template, encoding).send(encodeWhole(encoding, sealed))
+        return withMessageHeaders(reply, message, resolved, encoding).send(encodeWhole(encoding, sealed))
       }
 
+      // Signing, when the encryptor signs, goes first and enforces the payload's limits; the envelope then
+      // encrypts the SignedData, whose length is known up front only for a fixed-length (RSA) signature.
+      const signed = resolved.signer?.template.start()
+      const signing = signed ? new SignStream(signed, declared, opts.maxPayloadBytes) : undefined
+      const envelopeLength = signed && declared !== undefined ? signed.encodedLength(declared) : declared
       const message = resolved.template.start()
       let encrypting: EnvelopeEncryptStream
       try {
-        encrypting = new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes, cipherWorkers)
+        encrypting = signing
+          ? new EnvelopeEncryptStream(message, envelopeLength, Number.MAX_SAFE_INTEGER, cipherWorkers)
+          : new EnvelopeEncryptStream(message, declared, opts.maxPayloadBytes, cipherWorkers)
       } catch (err) {
         message.dispose()
         throw err
       }
+      const counted = signing ?? encrypting
       const output = encoding === 'der' ? encrypting : createOutputEncoder(encoding)
       const onDone = (err: Error | null) => {
-        if (!err) return fastify.metrics.encrypted(encrypting.bytesIn, message.aliases.length)
+        if (!err) return fastify.metrics.encrypted(counted.bytesIn, message.aliases.length)
         // Headers are out by now: the client sees a cut connection, never a truncated "success".
         // Fastify itself warns about the cut response; this adds the catalogue code at debug level.
         const code = (err as NodeJS.ErrnoException).code
@@ -182,11 +197,11 @@ const encryptRoutes: FastifyPluginAsyncTypebox<EncryptRouteOptions> = async (fas
         fastify.metrics.encryptErrors.inc({ reason })
         request.log.debug({ code: reason, err: err.message }, 'streamed encrypt aborted')
       }
-      if (output === encrypting) pipeline(payload, encrypting, onDone)
-      else pipeline(payload, encrypting, output, onDone)
-      withMessageHeaders(reply, message, resolved.template, encoding)
-      if (declared !== undefined)
-        reply.header('content-length', encodedLength(encoding, message.encodedLength(declared)))
+      const stages = [...(signing ? [signing] : []), encrypting, ...(output === encrypting ? [] : [output])]
+      pipeline([payload, ...stages], onDone)
+      withMessageHeaders(reply, message, resolved, encoding)
+      if (envelopeLength !== undefined)
+        reply.header('content-length', encodedLength(encoding, message.encodedLength(envelopeLength)))
       return reply.send(output)
     },
   )
@@ -196,13 +211,15 @@ const encryptRoutes: FastifyPluginAsyncTypebox<EncryptRouteOptions> = async (fas
 function withMessageHeaders(
   reply: FastifyReply,
   message: EnvelopeMessage,
-  template: EnvelopeTemplate,
+  resolved: ResolvedEncryptor,
   encoding: OutputEncoding,
 ) {
-  return reply
-    .type(mediaType(encoding, template.content.authenticated))
+  reply
+    .type(mediaType(encoding, resolved.template.content.authenticated))
     .header('x-cms-recipients', message.aliases.join(','))
     .header('cache-control', 'no-store')
+  if (resolved.signer) reply.header('x-cms-signer', resolved.signer.alias)
+  return reply
 }
 
 /** Retry-After points at the end of the planned downtime when it is known, else a minute from now. */

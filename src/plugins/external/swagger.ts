@@ -35,9 +35,12 @@ const HEADERS = {
   'Retry-After': header('Seconds to wait before trying again.', retryAfterSchema()),
   'Cache-Control': header('no-store: the CMS is for this request only; no cache keeps it.'),
   'X-Cms-Recipients': header('Aliases encrypted for, comma-separated, in RecipientInfo order.'),
+  'X-Cms-Signer': header(
+    'Alias of the key pair that signed the payload (an encryptor with a signer); absent otherwise.',
+  ),
 }
 /** Headers a route declares itself (config.responseHeaders); the others follow from rules below. */
-export type RouteHeader = 'ETag' | 'Cache-Control' | 'X-Cms-Recipients'
+export type RouteHeader = 'ETag' | 'Cache-Control' | 'X-Cms-Recipients' | 'X-Cms-Signer'
 
 const headerRef = (name: keyof typeof HEADERS) => ({ $ref: `#/components/headers/${name}` })
 const retryAfterCodes = new Set(WITH_RETRY_AFTER.map((entry) => codeAndStatus(entry).code))

@@ -15,6 +15,10 @@ const WRITE_ERRORS = [
   Errors.PRECONDITION_FAILED,
   Errors.RENEWAL_IN_PROGRESS,
   ...RECIPIENT_ERRORS,
+  // A signer that cannot sign: not a key pair, a scheme its key cannot use, GCM around a SignedData.
+  Errors.SIGNER_NOT_KEY_PAIR,
+  Errors.SIGNATURE_SCHEME_MISMATCH,
+  Errors.SIGNER_CONTENT_ENCRYPTION,
 ]
 
 /** Encryptor configurations. Writes are the integration developer's; any role may read. */

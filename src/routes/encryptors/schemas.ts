@@ -1,6 +1,12 @@
 import { Type } from 'typebox'
 import { CONTENT_ENCRYPTIONS, KEY_TRANSPORTS, RECIPIENT_IDENTIFIERS } from '../../cms/algorithms.js'
 import { OUTPUT_ENCODINGS } from '../../cms/output-encoding.js'
+import {
+  CERTIFICATE_INCLUSIONS,
+  SIGNATURE_SCHEMES,
+  SIGNER_DIGESTS,
+  SIGNER_IDENTIFIERS,
+} from '../../cms/signature-algorithms.js'
 import { MAX_LISTED_ALIASES, MAX_RECEIVER_ALIASES } from '../../encryptors/alias-limit.js'
 import { MISSING_ALIAS_POLICIES } from '../../encryptors/encryptor.js'
 import { Alias, EncryptorId } from '../schemas.js'
@@ -32,6 +38,57 @@ const settings = {
   }),
 }
 
+const signerOptions = {
+  alias: { ...Alias, description: 'Alias of the key pair (PUT /keystore/key-pairs/{alias}) that signs.' },
+  digest: Type.Enum([...SIGNER_DIGESTS], { description: 'Message digest of the signature. Default sha256.' }),
+  signature: Type.Enum([...SIGNATURE_SCHEMES], {
+    description: 'Signature scheme: rsa-pkcs1-v1_5 (the default for RSA keys) or rsa-pss for RSA, ecdsa for EC keys.',
+  }),
+  includeCertificates: Type.Enum([...CERTIFICATE_INCLUSIONS], {
+    description:
+      'Certificates sent in the SignedData: the signer certificate (default), the whole chain, or none (the ' +
+      'receiver holds it).',
+  }),
+  signerIdentifier: Type.Enum([...SIGNER_IDENTIFIERS], {
+    description: 'How the SignerInfo names the signer certificate. Default issuer-serial.',
+  }),
+}
+
+const SignerBody = Type.Union(
+  [
+    Type.Null(),
+    Type.Object(
+      {
+        alias: signerOptions.alias,
+        digest: Type.Optional(signerOptions.digest),
+        signature: Type.Optional(signerOptions.signature),
+        includeCertificates: Type.Optional(signerOptions.includeCertificates),
+        signerIdentifier: Type.Optional(signerOptions.signerIdentifier),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  {
+    description:
+      'Sign, then encrypt: the payload is signed (CMS SignedData with signed attributes) by this key pair, and ' +
+      'the SignedData is what is encrypted. Needs a CBC content cipher. Absent or null: encrypt only.',
+  },
+)
+
+const SignerSchema = Type.Union(
+  [
+    Type.Null(),
+    Type.Object({
+      alias: signerOptions.alias,
+      digest: signerOptions.digest,
+      signature: signerOptions.signature,
+      includeCertificates: signerOptions.includeCertificates,
+      signerIdentifier: signerOptions.signerIdentifier,
+    }),
+  ],
+  { description: 'The key pair that signs each payload before it is encrypted, every option resolved; null: none.' },
+)
+
 export const EncryptorBody = Type.Object(
   {
     receiverAliases: settings.receiverAliases,
@@ -40,6 +97,7 @@ export const EncryptorBody = Type.Object(
     recipientIdentifier: Type.Optional(settings.recipientIdentifier),
     missingAlias: Type.Optional(settings.missingAlias),
     encoding: Type.Optional(settings.encoding),
+    signer: Type.Optional(SignerBody),
   },
   { additionalProperties: false, description: 'Encryptor settings; all but receiverAliases default.' },
 )
@@ -54,6 +112,7 @@ export const EncryptorSchema = Type.Object(
       `Keystore aliases of the receivers; one RecipientInfo per alias present. At most ${MAX_RECEIVER_ALIASES}, ` +
         'and one more while an add-alias renewal lists its new alias.',
     ),
+    signer: SignerSchema,
     recipients: Type.Array(Alias, {
       description: 'Aliases a message is encrypted for right now (present in the keystore), in configured order.',
     }),
