@@ -23,8 +23,56 @@ function decodeUpload(body: Buffer): { der: Buffer; format: 'PEM' | 'DER' } {
   if (text.includes('-----BEGIN')) return { der: decodePem(text), format: 'PEM' }
   if (body.length === 0) throw new Errors.EMPTY_BODY('The body is empty; send one certificate as PEM or DER.')
   if (looksLikePrivateKey(body)) throw new Errors.PRIVATE_KEY_IN_BODY()
+  if (looksLikePkcs12(body) || (BASE64_BODY.test(text) && looksLikePkcs12(Buffer.from(text, 'base64')))) {
+    throw new Errors.PRIVATE_KEY_IN_BODY(PKCS12_HINT)
+  }
   return { der: body, format: 'DER' }
 }
+
+/** Appended to CMS_PRIVATE_KEY_IN_BODY's message: a PKCS#12 sent here was most likely meant for the key pairs. */
+const PKCS12_HINT =
+  'This body is a PKCS#12 file (a private key with its certificate). A receiver certificate is the ' +
+  "receiver's certificate alone; the tenant's own signing key pairs are stored with PUT /keystore/key-pairs/{alias}."
+
+/**
+ * Whether `der` starts as a PKCS#12 PFX (RFC 7292 section 4), in DER or in the indefinite-length BER
+ * that older exporters write:
+ *
+ *     PFX ::= SEQUENCE {
+ *       version   INTEGER {v3(3)}(v3,...),
+ *       authSafe  ContentInfo,   -- SEQUENCE { contentType OBJECT IDENTIFIER (pkcs7-data or -signedData), ... }
+ *       macData   MacData OPTIONAL }
+ *
+ * A certificate's SEQUENCE starts with another SEQUENCE (tbsCertificate), never INTEGER 3, so the
+ * two cannot be confused.
+ */
+function looksLikePkcs12(der: Buffer): boolean {
+  const afterHeader = (at: number): number => {
+    const length = der[at + 1]
+    if (length === undefined) return -1
+    if (length === 0x80 || length < 0x80) return at + 2
+    const octets = length & 0x7f
+    return octets <= 4 ? at + 2 + octets : -1
+  }
+  if (der[0] !== 0x30) return false
+  const version = afterHeader(0)
+  if (version === -1 || !der.subarray(version, version + 3).equals(PFX_VERSION)) return false
+  const authSafe = version + 3
+  if (der[authSafe] !== 0x30) return false
+  const contentType = afterHeader(authSafe)
+  if (contentType === -1) return false
+  const oid = der.subarray(contentType, contentType + PKCS7_OID_PREFIX.length + 1)
+  return (
+    oid.length === PKCS7_OID_PREFIX.length + 1 &&
+    oid.subarray(0, PKCS7_OID_PREFIX.length).equals(PKCS7_OID_PREFIX) &&
+    (oid[PKCS7_OID_PREFIX.length] === 1 || oid[PKCS7_OID_PREFIX.length] === 2)
+  )
+}
+
+/** INTEGER 3 */
+const PFX_VERSION = Buffer.from([0x02, 0x01, 0x03])
+/** OBJECT IDENTIFIER 1.2.840.113549.1.7 (pkcs-7), to which data (.1) or signedData (.2) is appended. */
+const PKCS7_OID_PREFIX = Buffer.from([0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07])
 
 function decodePem(text: string): Buffer {
   if (text.includes('PRIVATE KEY-----')) throw new Errors.PRIVATE_KEY_IN_BODY()

@@ -4,6 +4,7 @@ import { Errors } from '../errors.js'
 import type { Executor } from '../store/schema.js'
 import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
 import { fireExpiring } from '../webhooks/timed-events.js'
+import { keyPairRepository } from './key-pair-repository.js'
 import { keystoreRepository } from './repository.js'
 
 /**
@@ -109,6 +110,13 @@ async function publishKeystoreChange(
  * Reads only, so a check of an upload (POST .../check) runs it as the store does.
  */
 export async function planStore(db: Executor, users: AliasUsers, alias: string, certificate: ReceiverCertificate) {
+  // One alias names one thing; checked here, in the writer's transaction, so renewal steps honour it too.
+  if (await keyPairRepository.exists(db, alias)) {
+    throw new Errors.ALIAS_TAKEN(
+      `Alias "${alias}" holds one of the tenant's key pairs (/keystore/key-pairs/${alias}); ` +
+        'a receiver certificate needs an alias of its own.',
+    )
+  }
   const existing = await keystoreRepository.find(db, alias)
   if (existing?.sha256_fingerprint === certificate.sha256Fingerprint) return { existing, action: 'unchanged' as const }
   await users.checkChange(db, alias, certificate)

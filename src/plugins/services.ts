@@ -4,6 +4,8 @@ import type { Kysely } from 'kysely'
 import { encryptorAliasUsers } from '../encryptors/alias-users.js'
 import { EncryptorService } from '../encryptors/service.js'
 import { RecipientResolver } from '../encryptors/resolver.js'
+import { loadSigningKeyPair } from '../keystore/key-pair-repository.js'
+import { KeyPairService } from '../keystore/key-pairs.js'
 import { KeystoreService } from '../keystore/service.js'
 import { RenewalService } from '../renewals/service.js'
 import { ChangeListener } from '../store/change-listener.js'
@@ -15,6 +17,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     db: Kysely<Database>
     keystore: KeystoreService
+    /** The tenant's own key pairs (signing), sealed with the app's keyEncryptionKeys. */
+    keyPairs: KeyPairService
     encryptors: EncryptorService
     recipients: RecipientResolver
     renewals: RenewalService
@@ -30,9 +34,12 @@ declare module 'fastify' {
 export default fp(
   async function services(fastify: FastifyInstance, opts: { db: Kysely<Database>; databaseUrl: string }) {
     const changes = new ChangeFeed()
-    const recipients = new RecipientResolver(opts.db, changes, externalCommitsOf(opts.db))
+    const recipients = new RecipientResolver(opts.db, changes, externalCommitsOf(opts.db), (db, alias) =>
+      loadSigningKeyPair(db, fastify.keyEncryptionKeys, alias),
+    )
     fastify.decorate('db', opts.db)
     fastify.decorate('keystore', new KeystoreService(opts.db, changes, encryptorAliasUsers))
+    fastify.decorate('keyPairs', new KeyPairService(opts.db, changes, encryptorAliasUsers, fastify.keyEncryptionKeys))
     fastify.decorate('encryptors', new EncryptorService(opts.db, changes))
     fastify.decorate('recipients', recipients)
     fastify.decorate('renewals', new RenewalService(opts.db, changes))
@@ -53,5 +60,6 @@ export default fp(
       await opts.db.destroy()
     })
   },
-  { name: 'services' },
+  // The app decorates keyEncryptionKeys (loaded and checked against the store before it is built).
+  { name: 'services', decorators: { fastify: ['keyEncryptionKeys'] } },
 )

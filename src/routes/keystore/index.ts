@@ -15,6 +15,7 @@ import {
 } from './schemas.js'
 import { deleteRoute, preconditions, SAVED_HEADERS, savedResponses, sendSaved } from '../versioned.js'
 import { entryDetailsView, entryView, uploadCheckView } from './view.js'
+import keyPairRoutes from './key-pairs.js'
 
 const AliasParams = Type.Object({ alias: Alias })
 /** Media types a certificate may be uploaded as, besides JSON and text/plain (which Fastify parses itself). */
@@ -40,6 +41,7 @@ const UPLOAD_ERRORS = [
   Errors.PRECONDITION_FAILED,
   Errors.RENEWAL_IN_PROGRESS,
   Errors.SUBJECT_KEY_IDENTIFIER_MISSING,
+  Errors.ALIAS_TAKEN,
 ]
 
 /** The certificate bytes of an upload, whichever media type it came as. */
@@ -56,6 +58,8 @@ const keystoreRoutes: FastifyPluginAsyncTypebox<{ expiryWarningDays: number }> =
   fastify.addContentTypeParser(CERTIFICATE_MEDIA_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
   fastify.addSchema(KeystoreEntrySchema)
   fastify.addSchema(KeystoreEntryDetailsSchema)
+  // Its own context: JSON only, parsed without quoting a body that holds a private key.
+  await fastify.register(keyPairRoutes)
 
   fastify.get(
     '/keystore/entries',
