@@ -54,9 +54,15 @@ export class EncryptorService {
       if (!current) return { settings, touched: [], action: 'encryptor.create' }
       const before = new Set(current.receiverAliases),
         after = new Set(settings.receiverAliases)
+      // A signer-key renewal owns the signer's aliases: a direct switch is refused like a receiver change.
+      const signers = [current.signer?.alias, settings.signer?.alias].filter((a): a is string => a !== undefined)
+      const signerChanged = current.signer?.alias !== settings.signer?.alias
       return {
         settings,
-        touched: [...before, ...after].filter((a) => before.has(a) !== after.has(a)),
+        touched: [
+          ...[...before, ...after].filter((a) => before.has(a) !== after.has(a)),
+          ...(signerChanged ? signers : []),
+        ],
         action: 'encryptor.update',
       }
     })

@@ -2,7 +2,7 @@ import { recordMutation, type MutationContext } from '../audit/audit.js'
 import type { PublicKeyInfo } from '../cms/certificate.js'
 import type { SigningKeyPair } from '../cms/key-pair.js'
 import { Errors } from '../errors.js'
-import { refuseAliasOwnedByRenewal } from '../store/active-renewals.js'
+import { refuseAliasOwnedByRenewal, renewalOwningAlias } from '../store/active-renewals.js'
 import { checkPreconditions, type Preconditions } from '../store/preconditions.js'
 import type { Executor } from '../store/schema.js'
 import type { KeyEncryptionKeys } from './key-encryption-key.js'
@@ -35,10 +35,12 @@ export async function planKeyPairStore(
   alias: string,
   pair: SigningKeyPair,
   preconditions: Preconditions | undefined,
+  /** The renewal taking a step (signer-key's add-key-pair): it may store under the alias it owns. */
+  renewalId?: string,
 ) {
   const existing = await keyPairRepository.findPublic(db, alias)
   checkPreconditions(`key pair "${alias}"`, existing?.version, preconditions)
-  await refuseAliasHeldElsewhere(db, users, alias)
+  await refuseAliasHeldElsewhere(db, users, alias, renewalId)
   if (
     existing?.sha256_fingerprint === pair.certificate.sha256Fingerprint &&
     sameChain(storedChain(existing), pair.chain)
@@ -55,7 +57,7 @@ export async function planKeyPairStore(
  * "skip"), or by an active renewal that will store a certificate under it; each would otherwise find
  * a key pair where it expects a receiver.
  */
-async function refuseAliasHeldElsewhere(db: Executor, users: AliasUsers, alias: string) {
+async function refuseAliasHeldElsewhere(db: Executor, users: AliasUsers, alias: string, renewalId?: string) {
   if (await keystoreRepository.find(db, alias)) {
     throw new Errors.ALIAS_TAKEN(
       `Alias "${alias}" holds a receiver certificate (/keystore/entries/${alias}); ` +
@@ -69,7 +71,8 @@ async function refuseAliasHeldElsewhere(db: Executor, users: AliasUsers, alias: 
         'a key pair needs an alias no encryptor lists as a receiver.',
     )
   }
-  await refuseAliasOwnedByRenewal(db, alias)
+  const owner = await renewalOwningAlias(db, alias)
+  if (owner?.id !== renewalId) await refuseAliasOwnedByRenewal(db, alias)
 }
 
 /** An encryptor signing with `alias` keeps its signature scheme: the new key must be of the kind it needs. */
@@ -100,7 +103,7 @@ export async function storeKeyPair(
   preconditions?: Preconditions,
 ) {
   const { tx } = ctx
-  const { existing, action } = await planKeyPairStore(tx, users, alias, pair, preconditions)
+  const { existing, action } = await planKeyPairStore(tx, users, alias, pair, preconditions, ctx.renewalId)
   if (action === 'unchanged') return { created: false, changed: false, row: existing! }
   const at = new Date().toISOString()
   const version = existing ? existing.version + 1 : await keyPairRepository.nextVersion(tx, alias)

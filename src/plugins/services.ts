@@ -42,7 +42,7 @@ export default fp(
     fastify.decorate('keyPairs', new KeyPairService(opts.db, changes, encryptorAliasUsers, fastify.keyEncryptionKeys))
     fastify.decorate('encryptors', new EncryptorService(opts.db, changes))
     fastify.decorate('recipients', recipients)
-    fastify.decorate('renewals', new RenewalService(opts.db, changes))
+    fastify.decorate('renewals', new RenewalService(opts.db, changes, fastify.keyEncryptionKeys))
 
     let listener: ChangeListener | null = null
     if (opts.databaseUrl) {

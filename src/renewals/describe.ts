@@ -89,6 +89,23 @@ const CHANGES: { [P in Procedure]: Partial<Record<StepName, Sentence>> } = {
       `Resumes ${r.encryptorId}: encrypt answers again, and every message carries its RecipientInfo for ` +
       `${r.currentAlias} under the new key.`,
   },
+  'signer-key': {
+    'add-key-pair': (r) =>
+      `Stores the new key pair (its private key sealed) under ${r.newAlias}; it must be the key of the certificate ` +
+      `this renewal announced. ${r.encryptorId} still signs with ${r.currentAlias}, so messages do not change.`,
+    'hand-over-certificate': (r) =>
+      `Changes nothing: records that the certificate of ${r.newAlias} (GET /keystore/key-pairs/${r.newAlias}/` +
+      'certificate) was handed to every receiver, for them to add to the certificates they trust.',
+    'confirm-receivers-trust': (r) =>
+      `Changes nothing: records that every receiver of ${r.encryptorId} trusts the certificate of ${r.newAlias} ` +
+      `beside the one of ${r.currentAlias}, so a message signed with either verifies.`,
+    'switch-signer': (r) =>
+      `From now on every message from ${r.encryptorId} is signed with the key pair under ${r.newAlias} ` +
+      `instead of ${r.currentAlias}.`,
+    'remove-old-key-pair': (r) =>
+      `Deletes the key pair under ${r.currentAlias}: its private key is gone, its certificate stays in the ` +
+      `entry's history. ${r.encryptorId} no longer signs with it, so messages do not change.`,
+  },
 }
 
 /** What taking each step of the renewal's procedure changes, in step order. */
@@ -121,6 +138,8 @@ function undone(effect: Effect, r: RenewalSubject): string | null {
       return `removes ${alias} from ${r.encryptorId}`
     case 'resume':
       return `lifts the pause of ${r.encryptorId}`
+    case 'delete-key-pair':
+      return `deletes the key pair stored under ${alias}`
     default:
       return null // a recorded fact has nothing to undo
   }
@@ -137,8 +156,10 @@ export function explainAbort(r: RenewalSubject & { state: RenewalState; done: nu
   const undo = decision.undo.map((e) => undone(e, r)).filter((s): s is string => s !== null)
   const recipients = names([r.currentAlias, ...r.otherRecipients])
   const restored =
-    `messages go to ${recipients}${r.otherRecipients.length === 0 ? ' only' : ''} with the current ` +
-    'certificate, as before the renewal.'
+    r.procedure === 'signer-key'
+      ? `messages are signed with ${r.currentAlias}, as before the renewal.`
+      : `messages go to ${recipients}${r.otherRecipients.length === 0 ? ' only' : ''} with the current ` +
+        'certificate, as before the renewal.'
   const explanation =
     undo.length === 0
       ? `Abort closes the renewal and changes nothing else: no step has changed the keystore or ${r.encryptorId} ` +

@@ -2,12 +2,15 @@ import type { Role } from '../auth/tokens.js'
 import { Errors } from '../errors.js'
 
 /**
- * The four renewal procedures integration platforms document, as data: an ordered table of steps,
+ * The four receiver renewal procedures integration platforms document, and the renewal of our own
+ * signing key (signer-key), as data: an ordered table of steps,
  * each with the role that takes it and the effect it has. `nextStep` and `abortPlan` are pure; the
  * renewal service applies the effects they return in one transaction.
  */
-export const PROCEDURES = ['exchange', 'add-alias', 'prepared-alias', 'downtime'] as const
+export const PROCEDURES = ['exchange', 'add-alias', 'prepared-alias', 'downtime', 'signer-key'] as const
 export type Procedure = (typeof PROCEDURES)[number]
+/** The procedures that renew a receiver's key (signer-key renews ours). */
+export const RECEIVER_PROCEDURES = PROCEDURES.filter((p) => p !== 'signer-key')
 
 export const STEPS = [
   'exchange-certificate',
@@ -18,6 +21,11 @@ export const STEPS = [
   'remove-old-certificate',
   'begin-downtime',
   'end-downtime',
+  'add-key-pair',
+  'hand-over-certificate',
+  'confirm-receivers-trust',
+  'switch-signer',
+  'remove-old-key-pair',
 ] as const
 export type StepName = (typeof STEPS)[number]
 
@@ -31,6 +39,9 @@ export type Effect =
   | { kind: 'pause' }
   | { kind: 'resume' }
   | { kind: 'record' } // nothing changes; the step is a recorded fact (the receiver switched)
+  | { kind: 'store-key-pair'; alias: 'new' } // the key pair the step brings, under the new alias
+  | { kind: 'delete-key-pair'; alias: 'current' | 'new' }
+  | { kind: 'switch-signer'; alias: 'new' } // the encryptor signs with the new alias's key pair
 
 export interface StepDefinition {
   name: StepName
@@ -89,6 +100,18 @@ export const PROCEDURE: Record<Procedure, ProcedureDefinition> = {
       step('end-downtime', 'tenant-admin', { kind: 'resume' }),
     ],
     pointOfNoReturn: 'exchange-certificate',
+  },
+  // Our own signing key: receivers must trust the new certificate before any message is signed with it.
+  'signer-key': {
+    newAlias: 'required',
+    steps: [
+      step('add-key-pair', 'tenant-admin', { kind: 'store-key-pair', alias: 'new' }),
+      step('hand-over-certificate', 'tenant-admin', { kind: 'record' }),
+      step('confirm-receivers-trust', 'tenant-admin', { kind: 'record' }),
+      step('switch-signer', 'integration-developer', { kind: 'switch-signer', alias: 'new' }),
+      step('remove-old-key-pair', 'tenant-admin', { kind: 'delete-key-pair', alias: 'current' }),
+    ],
+    pointOfNoReturn: 'switch-signer',
   },
 }
 
@@ -150,6 +173,7 @@ export function nextStep(progress: RenewalProgress, stepName: string, roles: rea
 /** The inverse of an effect taken before the point of no return. */
 const INVERSE: Partial<Record<Effect['kind'], (e: Effect) => Effect>> = {
   'store-certificate': () => ({ kind: 'delete-certificate', alias: 'new' }),
+  'store-key-pair': () => ({ kind: 'delete-key-pair', alias: 'new' }),
   'append-alias': () => ({ kind: 'remove-alias', alias: 'new' }),
   pause: () => ({ kind: 'resume' }),
   record: () => ({ kind: 'record' }),
@@ -173,7 +197,10 @@ export function abortDecision(progress: RenewalProgress): AbortDecision {
   if (done.some((s) => s.name === definition.pointOfNoReturn)) {
     const refusal = new Errors.ABORT_REFUSED(
       `The ${progress.procedure} renewal is past "${definition.pointOfNoReturn}": ` +
-        'the receiver holds only its new key now, so restoring the old one would produce messages it cannot decrypt. ' +
+        (progress.procedure === 'signer-key'
+          ? 'messages are signed with the new key now. '
+          : 'the receiver holds only its new key now, so restoring the old one would produce messages it cannot ' +
+            'decrypt. ') +
         'Finish the remaining steps instead.',
     )
     return { allowed: false, refusal }

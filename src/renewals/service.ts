@@ -9,7 +9,13 @@ import { saveEncryptor, setEncryptorPause } from '../encryptors/mutations.js'
 import { encryptorRepository } from '../encryptors/repository.js'
 import { describeEncryptor, findEncryptor } from '../encryptors/service.js'
 import { Errors } from '../errors.js'
+import type { KeyPairUpload } from '../cms/key-pair.js'
+import { keyAlgorithmOf, signerDefaults } from '../cms/signature-algorithms.js'
+import { parseKeyPairUpload } from '../cms/key-pair.js'
+import type { KeyEncryptionKeys } from '../keystore/key-encryption-key.js'
+import { deleteKeyPair, storeKeyPair } from '../keystore/key-pair-mutations.js'
 import { deleteCertificate, storeCertificate } from '../keystore/mutations.js'
+import { signerCertificate } from '../store/signer-certificates.js'
 import type { ChangeFeed } from '../store/changes.js'
 import { loadCertificates, presentAliases } from '../store/receiver-certificates.js'
 import type { Database, Executor } from '../store/schema.js'
@@ -17,7 +23,14 @@ import { transact } from '../store/transact.js'
 import { publishAborted, publishStarted, publishStep } from './events.js'
 import { abortPlan, nextStep, type Effect, type RenewalState } from './procedures.js'
 import { newCertificateOf, renewalRepository, type Renewal } from './repository.js'
+import { validateSignerCertificateUpload } from './signer-start.js'
 import { checkStartInput, checkStartPreconditions, type StartRenewal } from './start-checks.js'
+
+/** What a step may bring besides a comment: the add-key-pair step of signer-key brings the new key pair. */
+export interface StepInput {
+  comment?: string
+  keyPair?: KeyPairUpload
+}
 
 export interface RenewalDetails extends Renewal {
   parsedCertificate: ReceiverCertificate
@@ -39,6 +52,8 @@ export class RenewalService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly changes: ChangeFeed,
+    /** Seals the key pair a signer-key renewal's add-key-pair step stores. */
+    private readonly keys?: KeyEncryptionKeys,
   ) {}
 
   async list(filter: { state?: RenewalState; encryptorId?: string }): Promise<RenewalDetails[]> {
@@ -53,7 +68,10 @@ export class RenewalService {
   /** Checks every precondition, in order, before anything is stored; then records the renewal. */
   async start(input: StartRenewal, actor: Actor): Promise<RenewalDetails> {
     checkStartInput(input)
-    const certificate = validateCertificateUpload(input.certificate)
+    const certificate =
+      input.procedure === 'signer-key'
+        ? validateSignerCertificateUpload(input.certificate)
+        : validateCertificateUpload(input.certificate)
 
     const renewal = await transact(this.db, this.changes, async (ctx) => {
       const { tx } = ctx
@@ -105,8 +123,9 @@ export class RenewalService {
     stepName: string,
     roles: readonly Role[],
     actor: Actor,
-    comment?: string,
+    input: StepInput = {},
   ): Promise<{ renewal: RenewalDetails; repeated: boolean }> {
+    const { comment, keyPair } = input
     const repeated = await transact(this.db, this.changes, async (ctx) => {
       const renewal = await this.find(ctx.tx, id)
       const transition = nextStep(
@@ -115,11 +134,20 @@ export class RenewalService {
         roles,
       )
       if (transition.kind === 'repeat') return true
+      const bringsKeyPair = transition.step.effect.kind === 'store-key-pair'
+      if (bringsKeyPair !== (keyPair !== undefined)) {
+        throw new Errors.RENEWAL_INVALID(
+          bringsKeyPair
+            ? `Step "${stepName}" stores the new key pair: send it as "keyPair" ({"privateKey", "certificateChain"} ` +
+                'or {"pkcs12", "password"}).'
+            : `Step "${stepName}" takes no key pair; only a signer-key renewal's add-key-pair step does.`,
+        )
+      }
       // The step's role, not whichever of the token's roles the route matched first: a token with
       // both tenant-admin and integration-developer takes add-alias as the developer.
       const stepActor: Actor = { name: actor.name, role: transition.step.role }
       const mutation: MutationContext = { ...ctx, actor: stepActor, renewalId: id, comment }
-      await this.apply(mutation, renewal, transition.step.effect)
+      await this.apply(mutation, renewal, transition.step.effect, keyPair)
       const advanced: Renewal = {
         ...renewal,
         state: transition.progress.state,
@@ -191,7 +219,7 @@ export class RenewalService {
   }
 
   /** Carries out one effect with the same mutations the keystore and encryptor endpoints use. */
-  private async apply(ctx: MutationContext, renewal: Renewal, effect: Effect): Promise<void> {
+  private async apply(ctx: MutationContext, renewal: Renewal, effect: Effect, keyPair?: KeyPairUpload): Promise<void> {
     const alias = (which: 'current' | 'new') => (which === 'current' ? renewal.currentAlias : renewal.newAlias!)
     switch (effect.kind) {
       case 'replace-certificate':
@@ -229,7 +257,49 @@ export class RenewalService {
         return
       case 'record':
         return
+      case 'store-key-pair': {
+        if (!this.keys) throw new Error('this renewal service was given no key-encryption keys')
+        const pair = parseKeyPairUpload(keyPair!, new Date(), alias(effect.alias))
+        if (pair.certificate.sha256Fingerprint !== renewal.certificateFingerprint) {
+          throw new Errors.RENEWAL_INVALID(
+            "The key pair's certificate is not the one this renewal announced (SHA-256 " +
+              `${renewal.certificateFingerprint}); send the key pair of that certificate.`,
+          )
+        }
+        await storeKeyPair(ctx, encryptorAliasUsers, this.keys, alias(effect.alias), pair)
+        return
+      }
+      case 'delete-key-pair':
+        await deleteKeyPair(ctx, alias(effect.alias))
+        return
+      case 'switch-signer':
+        await this.switchSigner(ctx, renewal, alias(effect.alias))
+        return
     }
+  }
+
+  /**
+   * Signs with the key pair under `alias` from now on, the one the renewal announced (still there:
+   * only the renewal's steps change its aliases). A scheme the new key cannot use becomes that key's
+   * default; digest, certificates and identifier stay.
+   */
+  private async switchSigner(ctx: MutationContext, renewal: Renewal, alias: string): Promise<void> {
+    const certificate = await signerCertificate(ctx.tx, alias)
+    if (certificate?.sha256Fingerprint !== renewal.certificateFingerprint) {
+      throw new Errors.RENEWAL_PRECONDITION(`The key pair under "${alias}" is not the one this renewal stored.`)
+    }
+    const encryptor = await findEncryptor(ctx.tx, renewal.encryptorId)
+    const current = encryptor.signer!
+    const keyAlgorithm = certificate.publicKey.algorithm
+    const signature =
+      keyAlgorithmOf(current.signature) === keyAlgorithm ? current.signature : signerDefaults(keyAlgorithm).signature
+    await saveEncryptor(
+      ctx,
+      encryptor.id,
+      encryptor,
+      { ...encryptor, signer: { ...current, alias, signature } },
+      'encryptor.signer.switch',
+    )
   }
 
   /** A completed renewal leaves no alias of its receiver in use whose certificate ends before the new one. */

@@ -9,13 +9,14 @@ import { renewalOfEncryptor, renewalOwningAlias } from '../store/active-renewals
 import { loadCertificates, storedCertificate } from '../store/receiver-certificates.js'
 import type { Executor } from '../store/schema.js'
 import { PROCEDURE, type Procedure } from './procedures.js'
+import { checkSignerKeyStart } from './signer-start.js'
 
 export interface StartRenewal {
   procedure: Procedure
   encryptorId: string
   currentAlias: string
   newAlias?: string
-  /** The receiver's new certificate, PEM (or DER bytes). */
+  /** The receiver's new certificate (signer-key: our new signer certificate), PEM (or DER bytes). */
   certificate: Buffer
   downtime?: { start: string; end: string }
 }
@@ -28,7 +29,8 @@ export function checkStartInput(input: StartRenewal): void {
   const definition = PROCEDURE[input.procedure]
   if (definition.newAlias === 'required' && !input.newAlias) {
     throw new Errors.RENEWAL_INVALID(
-      `The ${input.procedure} procedure needs "newAlias": the alias the new certificate goes under.`,
+      `The ${input.procedure} procedure needs "newAlias": the alias the new ` +
+        `${input.procedure === 'signer-key' ? 'key pair' : 'certificate'} goes under.`,
     )
   }
   if (definition.newAlias === 'refused' && input.newAlias) {
@@ -51,6 +53,7 @@ export async function checkStartPreconditions(
   input: StartRenewal,
   certificate: ReceiverCertificate,
 ): Promise<Encryptor> {
+  if (input.procedure === 'signer-key') return checkSignerKeyStart(tx, input, certificate)
   const encryptor = await findEncryptor(tx, input.encryptorId)
   const { currentAlias, newAlias } = input
   const precondition = (message: string) => new Errors.RENEWAL_PRECONDITION(message)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { PROCEDURE, PROCEDURES } from '../../src/renewals/procedures.js'
+import { PROCEDURE, RECEIVER_PROCEDURES } from '../../src/renewals/procedures.js'
 import { buildTestApp } from '../helpers/app.js'
 import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
@@ -21,7 +21,7 @@ async function configuration(app: Parameters<typeof snapshot>[0]) {
   }
 }
 
-for (const procedure of PROCEDURES) {
+for (const procedure of RECEIVER_PROCEDURES) {
   const definition = PROCEDURE[procedure]
   for (let taken = 0; taken < definition.steps.length; taken++) {
     const pastNoReturn = definition.steps.slice(0, taken).some((s) => s.name === definition.pointOfNoReturn)

@@ -6,7 +6,8 @@ import { actorOf } from '../../plugins/auth.js'
 import { STEPS } from '../../renewals/procedures.js'
 import { CERTIFICATE_ERRORS, EncryptorId, RECIPIENT_ERRORS, ref } from '../schemas.js'
 import { adviceRoute } from './advice.js'
-import { CommentBody, RenewalSchema, StartRenewalBody } from './schemas.js'
+import { KEY_PAIR_UPLOAD_ERRORS } from '../keystore/key-pair-schemas.js'
+import { CommentBody, RenewalSchema, StartRenewalBody, StepBody } from './schemas.js'
 import { renewalView } from './view.js'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'Renewal id.' }) })
@@ -115,6 +116,10 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           Errors.RENEWAL_PRECONDITION,
           // The add-alias step of a renewal started on a list saved past the limit, before it was enforced.
           Errors.TOO_MANY_ALIASES,
+          // signer-key: the key pair add-key-pair brings, and the old one remove-old-key-pair deletes.
+          ...KEY_PAIR_UPLOAD_ERRORS,
+          Errors.SIGNATURE_SCHEME_MISMATCH,
+          Errors.RENEWAL_INVALID,
         ],
       },
       schema: {
@@ -127,7 +132,7 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           id: IdParams.properties.id,
           step: Type.Enum([...STEPS], { description: 'The step to take.' }),
         }),
-        body: CommentBody,
+        body: StepBody,
         response: { 200: ref(RenewalSchema, 'The renewal after the step.') },
       },
     },
@@ -137,7 +142,7 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         request.params.step,
         request.principal!.roles,
         actorOf(request),
-        request.body?.comment,
+        { comment: request.body?.comment, keyPair: request.body?.keyPair },
       )
       request.log.info(
         { renewalId: renewal.id, step: request.params.step, repeated, state: renewal.state },

@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { PROCEDURES, STEPS } from '../../renewals/procedures.js'
 import { ROLES } from '../../auth/tokens.js'
+import { KeyPairUploadBody } from '../keystore/key-pair-schemas.js'
 import { Alias, EncryptorId } from '../schemas.js'
 
 export const StartRenewalBody = Type.Object(
@@ -10,14 +11,17 @@ export const StartRenewalBody = Type.Object(
         'exchange: same alias, receiver decrypts with old and new key; ' +
         'add-alias: second alias, two RecipientInfos, then drop the old; ' +
         "prepared-alias: fill the encryptor's empty second slot; " +
-        'downtime: pause encrypting while the receiver swaps its only key.',
+        'downtime: pause encrypting while the receiver swaps its only key; ' +
+        'signer-key: renew the key pair an encryptor signs with (currentAlias: its key pair, newAlias: the new one).',
     }),
     encryptorId: EncryptorId,
     currentAlias: Alias,
     newAlias: Type.Optional(Alias),
     certificate: Type.String({
       minLength: 1,
-      description: "The receiver's new certificate, PEM. Checked like a keystore upload before anything changes.",
+      description:
+        "The receiver's new certificate, PEM, checked like a keystore upload before anything changes. " +
+        'signer-key: the new signer certificate, which the add-key-pair step must bring the private key of.',
     }),
     downtime: Type.Optional(
       Type.Object(
@@ -52,6 +56,25 @@ export const CommentBody = Type.Union(
     Type.Null(),
   ],
   { description: 'Optional comment; the body may be left out.' },
+)
+
+export const StepBody = Type.Union(
+  [
+    Type.Object(
+      {
+        comment: Type.Optional(Type.String({ maxLength: 2000, description: 'Kept in the audit record.' })),
+        keyPair: Type.Optional({
+          ...KeyPairUploadBody,
+          description:
+            "signer-key's add-key-pair step only: the new key pair, as PUT /keystore/key-pairs/{alias} takes it. " +
+            'Its certificate must be the one the renewal announced. Never kept in the audit record.',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { description: 'Optional comment (and, for add-key-pair, the key pair); the body may be left out otherwise.' },
 )
 
 export const RenewalSchema = Type.Object(
