@@ -27,11 +27,13 @@ import { startTestPostgres } from './lib/postgres.js'
 const UNIT = [
   'test/audit/key.test.ts',
   'test/cms/certificate.test.ts',
+  'test/cms/key-pair.test.ts',
   'test/cms/pem.test.ts',
   'test/cms/random-pool.test.ts',
   'test/cms/validity.test.ts',
   'test/config.test.ts',
   'test/docs',
+  'test/keystore/key-encryption-key.test.ts',
   'test/renewals/advice.test.ts',
   'test/renewals/describe.test.ts',
   'test/renewals/procedures.test.ts',
@@ -56,6 +58,7 @@ const APP = [
   'test/plugins',
   'test/routes/audit.test.ts',
   'test/routes/console.test.ts',
+  'test/routes/key-pairs.test.ts',
   'test/routes/keystore-check.test.ts',
   'test/routes/keystore.test.ts',
   'test/routes/renewals.test.ts',
@@ -87,6 +90,36 @@ const SQLITE_ONLY = [
   'test/console/webhooks.test.ts',
   'test/system/sqlite-overlap.test.ts',
 ]
+
+/**
+ * Tests that never open a store (CMS assembly, key and PKCS#12 parsing, pure domain functions): the
+ * PostgreSQL pass would run them again to the same effect, so they run once, in the SQLite pass.
+ */
+const STORE_FREE = [
+  'test/audit/key.test.ts',
+  'test/cms/certificate.test.ts',
+  'test/cms/cipher-workers.test.ts',
+  'test/cms/encrypt-stream.test.ts',
+  'test/cms/key-pair.test.ts',
+  'test/cms/key-wipe.test.ts',
+  'test/cms/pem.test.ts',
+  'test/cms/pkcs12.test.ts',
+  'test/cms/random-pool.test.ts',
+  'test/cms/signed-enveloped.test.ts',
+  'test/cms/validity.test.ts',
+  'test/config.test.ts',
+  'test/keystore/key-encryption-key.test.ts',
+  'test/renewals/advice.test.ts',
+  'test/renewals/describe.test.ts',
+  'test/renewals/procedures.test.ts',
+  'test/webhooks/address-policy.test.ts',
+  'test/webhooks/event-types.test.ts',
+  'test/webhooks/post.test.ts',
+  'test/webhooks/retry-schedule.test.ts',
+  'test/webhooks/secret-box.test.ts',
+  'test/webhooks/signature.test.ts',
+]
+const ONCE = [...SQLITE_ONLY, ...STORE_FREE]
 
 /** Tools that keep a cache in the temp directory across runs: not something a test left behind. */
 const TOOL_CACHES = [/^tsx-\d+$/, /^node-compile-cache$/, /^v8-compile-cache/, /^npm-\d+-/]
@@ -159,8 +192,8 @@ try {
     if (everything || sqlite.some(isTestFile)) failed += (await tap('store: sqlite', {}, sqlite)) ? 1 : 0
   }
   const postgres = everything
-    ? [...SQLITE_ONLY.flatMap((path) => ['--exclude', path]), ...tapOptions]
-    : [...selected.filter((file) => !SQLITE_ONLY.includes(file)), ...tapOptions]
+    ? [...ONCE.flatMap((path) => ['--exclude', path]), ...tapOptions]
+    : [...selected.filter((file) => !ONCE.includes(file)), ...tapOptions]
   if (only !== 'sqlite' && (everything || postgres.some(isTestFile))) {
     const server = await startTestPostgres()
     try {
