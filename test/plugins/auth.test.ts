@@ -28,6 +28,12 @@ const ACCESS: Record<string, Role[] | 'public'> = {
   'PUT /keystore/entries/{alias}': ADMIN,
   'POST /keystore/entries/{alias}/check': ADMIN,
   'DELETE /keystore/entries/{alias}': ADMIN,
+  // The tenant's own key pairs: only its administrators import or delete one; anyone reads the public part.
+  'GET /keystore/key-pairs': EVERYONE,
+  'GET /keystore/key-pairs/{alias}': EVERYONE,
+  'GET /keystore/key-pairs/{alias}/certificate': EVERYONE,
+  'PUT /keystore/key-pairs/{alias}': ADMIN,
+  'DELETE /keystore/key-pairs/{alias}': ADMIN,
   'GET /encryptors': EVERYONE,
   'GET /encryptors/{id}': EVERYONE,
   'PUT /encryptors/{id}': DEVELOPER,

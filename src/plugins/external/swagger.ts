@@ -24,7 +24,7 @@ declare module 'fastify' {
 const header = (description: string, schema: object = { type: 'string' }) => ({ description, required: true, schema })
 const retryAfterSchema = () => ({ type: 'integer', minimum: 0 })
 
-/** `components.headers`: the headers the API sends on purpose, each present wherever it is listed. */
+/** `components.headers`: the headers the API sends on purpose, each present wherever it is listed (unless optional). */
 const HEADERS = {
   'X-Request-Id': header(
     "Id of the request: the X-Request-Id it was sent with, or a new UUID. The logs and a problem's " +
@@ -35,9 +35,11 @@ const HEADERS = {
   'Retry-After': header('Seconds to wait before trying again.', retryAfterSchema()),
   'Cache-Control': header('no-store: the CMS is for this request only; no cache keeps it.'),
   'X-Cms-Recipients': header('Aliases encrypted for, comma-separated, in RecipientInfo order.'),
-  'X-Cms-Signer': header(
-    'Alias of the key pair that signed the payload (an encryptor with a signer); absent otherwise.',
-  ),
+  // Only an encryptor with a signer sends it, so it is listed on encrypt's 200 but not required.
+  'X-Cms-Signer': {
+    ...header('Alias of the key pair that signed the payload, when the encryptor signs (sign, then encrypt).'),
+    required: false,
+  },
 }
 /** Headers a route declares itself (config.responseHeaders); the others follow from rules below. */
 export type RouteHeader = 'ETag' | 'Cache-Control' | 'X-Cms-Recipients' | 'X-Cms-Signer'
