@@ -132,16 +132,7 @@ export class SignedDataMessage {
         indefiniteHeader(CONSTRUCTED_OCTET_STRING),
       ])
     }
-    const l = this.lengths(payloadLength!, this.signerInfosLength())
-    return Buffer.concat([
-      header(Tag.SEQUENCE, l.signedData),
-      t.version,
-      t.digestAlgorithms,
-      header(Tag.SEQUENCE, l.encapContentInfo),
-      DATA,
-      header(Tag.CONTEXT_0, l.explicit),
-      header(Tag.OCTET_STRING, payloadLength!),
-    ])
+    return this.definiteHead(payloadLength!, this.signerInfosLength())
   }
 
   /** Digests a chunk; returns the bytes to write (in BER each chunk is an OCTET STRING of its own). */
@@ -171,7 +162,13 @@ export class SignedDataMessage {
     const t = this.template
     const digest = createHash(t.signer.options.digest).update(payload).digest()
     const signerInfos = await this.sign(digest)
-    const l = this.lengths(payload.length, signerInfos.length)
+    return Buffer.concat([this.definiteHead(payload.length, signerInfos.length), payload, t.certificates, signerInfos])
+  }
+
+  /** DER up to the payload: SignedData, EncapsulatedContentInfo, [0] and the OCTET STRING headers. */
+  private definiteHead(payloadLength: number, signerInfosLength: number): Buffer {
+    const t = this.template
+    const l = this.lengths(payloadLength, signerInfosLength)
     return Buffer.concat([
       header(Tag.SEQUENCE, l.signedData),
       t.version,
@@ -179,10 +176,7 @@ export class SignedDataMessage {
       header(Tag.SEQUENCE, l.encapContentInfo),
       DATA,
       header(Tag.CONTEXT_0, l.explicit),
-      header(Tag.OCTET_STRING, payload.length),
-      payload,
-      t.certificates,
-      signerInfos,
+      header(Tag.OCTET_STRING, payloadLength),
     ])
   }
 
