@@ -33,7 +33,15 @@ const isText = (type: string) =>
  * advisory X-RateLimit-* (documented in docs/operations.md), which say nothing about one operation;
  * Connection, which is transport.
  */
-export const CONTRACT_HEADERS = ['etag', 'location', 'retry-after', 'x-cms-recipients', 'cache-control', 'x-request-id']
+export const CONTRACT_HEADERS = [
+  'etag',
+  'location',
+  'retry-after',
+  'x-cms-recipients',
+  'x-cms-signer',
+  'cache-control',
+  'x-request-id',
+]
 
 /** `#/components/...` of the document, as seen from a schema compiled on its own. */
 function rebase(schema: unknown): unknown {
