@@ -148,6 +148,9 @@ export async function deleteKeyPair(ctx: MutationContext, alias: string, precond
   const existing: PublicKeyPairRow | undefined = await keyPairRepository.findPublic(tx, alias)
   if (!existing) throw new Errors.KEY_PAIR_NOT_FOUND(alias)
   checkPreconditions(`key pair "${alias}"`, existing.version, preconditions)
+  // Only a renewal's own steps delete a key pair it owns (signer-key's abort, remove-old-key-pair).
+  const owner = await renewalOwningAlias(tx, alias)
+  if (owner && owner.id !== ctx.renewalId) await refuseAliasOwnedByRenewal(tx, alias)
   const signers = await keyPairRepository.signers(tx, alias)
   if (signers.length > 0) {
     throw new Errors.ALIAS_IN_USE(

@@ -190,7 +190,7 @@ const keyPairRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     summary: 'Delete a key pair (its private key is gone; the certificate kept in its history)',
     param: { name: 'alias', schema: Alias, logAs: 'alias' },
     roles: ['tenant-admin'],
-    errors: [Errors.AUDIT_ANCHOR_BROKEN, Errors.KEY_PAIR_NOT_FOUND, Errors.ALIAS_IN_USE],
+    errors: [Errors.AUDIT_ANCHOR_BROKEN, Errors.KEY_PAIR_NOT_FOUND, Errors.ALIAS_IN_USE, Errors.RENEWAL_IN_PROGRESS],
     remove: (alias, actor, conditions) => fastify.keyPairs.delete(alias, actor, conditions),
     logMessage: 'key pair deleted',
   })

@@ -40,6 +40,8 @@ const renewalRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           Errors.RENEWAL_IN_PROGRESS,
           Errors.TOO_MANY_ALIASES,
           ...RECIPIENT_ERRORS,
+          // signer-key: the new signer certificate must allow signing.
+          Errors.KEY_USAGE_FORBIDS_SIGNING,
         ],
       },
       schema: {
