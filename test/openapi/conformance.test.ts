@@ -588,7 +588,7 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
   await check(op, 'signer-key after the switch', abort(signerRenewal.id), 'CMS_ABORT_REFUSED')
   op = 'POST /renewals/{id}/steps/{step}'
   await check(op, 'remove-old-key-pair', signerStep('remove-old-key-pair'))
-  // A signer-key renewal's new key pair deleted directly, before the switch: the abort still answers as documented.
+  // A signer-key renewal owns its new key pair: only its steps (or its abort) delete it.
   const spareRenewal = (
     await start({
       ...signerKey,
@@ -607,9 +607,12 @@ t.test('every response of every operation is what openapi.yaml says', async (t) 
     op,
     'the new key pair of an active signer-key renewal',
     send('DELETE', '/keystore/key-pairs/spare-next', { role: 'tenant-admin' }),
+    'CMS_RENEWAL_IN_PROGRESS',
   )
   op = 'POST /renewals/{id}/abort'
-  await check(op, 'signer-key whose new key pair was deleted', abort(spareRenewal.id))
+  await check(op, 'signer-key before the switch', abort(spareRenewal.id))
+  op = 'GET /keystore/key-pairs/{alias}'
+  await check(op, 'the key pair an abort deleted', send('GET', '/keystore/key-pairs/spare-next', { role: 'monitor' }))
 
   // A downtime renewal pauses its encryptor: encrypt answers 503 until it ends; then abort it.
   await put('downtime', { body: spare.pem, headers: pem })
