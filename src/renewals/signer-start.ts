@@ -9,6 +9,9 @@ import type { Executor } from '../store/schema.js'
 import { signerCertificate } from '../store/signer-certificates.js'
 import type { StartRenewal } from './start-checks.js'
 
+/** As the key-pair import requires (src/cms/key-pair.ts): the announcement is refused for what the key would be. */
+const MIN_SIGNER_RSA_BITS = 2048
+
 /**
  * The certificate a signer-key renewal announces: the new signer certificate the receivers will be
  * given to trust. Checked for signing here (keyUsage, validity); the add-key-pair step checks the
@@ -16,6 +19,12 @@ import type { StartRenewal } from './start-checks.js'
  */
 export function validateSignerCertificateUpload(upload: Buffer, now = new Date()): ReceiverCertificate {
   const certificate = parseReceiverCertificate(decodeCertificateUpload(upload))
+  const key = certificate.publicKey
+  if (key.algorithm === 'RSA' && key.bits < MIN_SIGNER_RSA_BITS) {
+    throw new Errors.KEY_TOO_WEAK(
+      `The new signer certificate's RSA key has ${key.bits} bits; at least ${MIN_SIGNER_RSA_BITS} are required.`,
+    )
+  }
   if (certificate.keyUsage && !certificate.keyUsage.includes('digitalSignature')) {
     throw new Errors.KEY_USAGE_FORBIDS_SIGNING(
       `The new signer certificate's keyUsage (${certificate.keyUsage.join(', ') || 'empty'}) does not allow ` +
