@@ -61,7 +61,7 @@ t.test(
     const payload = Buffer.from("UNB+UNOC:3+SENDER+RECEIVER+261201:2359+1'")
     for (const id of ['signed', 'signed-ec']) {
       const res = await encrypt(app, id, payload)
-      t.equal(res.statusCode, 200, res.body)
+      t.equal(res.statusCode, 200, `${id}: encrypted`)
       t.equal(res.headers['x-cms-signer'], id === 'signed' ? 'our-rsa' : 'our-ec')
       t.equal(res.headers['x-cms-recipients'], 'partner-rsa,partner-ec')
       for (const receiver of Object.values(receivers))
