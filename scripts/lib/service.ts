@@ -4,7 +4,7 @@
  * directory that is removed, with the children, when the script exits.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashToken } from '../../src/auth/tokens.js'
@@ -51,7 +51,8 @@ export async function startService(env: Record<string, string> = {}): Promise<{ 
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // SERVICE_LOG=file keeps the service's log (one line per request at info), to find out why a run failed.
+    stdio: ['ignore', process.env.SERVICE_LOG ? openSync(process.env.SERVICE_LOG, 'a') : 'ignore', 'inherit'],
   })
   children.push(child)
   await waitFor(`http://127.0.0.1:${port}/health/ready`)
@@ -78,6 +79,58 @@ export function certificate(name: string, key: 'rsa' | 'ec', days = 30): Certifi
   return { name, crt, key: keyFile, pem: readFileSync(crt, 'utf8') }
 }
 
+export type SignerKey = 'rsa-2048' | 'rsa-4096' | 'ec-p256'
+
+export interface SignerKeyPair extends Certificate {
+  /** The private key, PKCS#8 PEM, as PUT /keystore/key-pairs/{alias} takes it. */
+  keyPem: string
+}
+
+/**
+ * A signer's key pair for sign-then-encrypt: a self-signed certificate with keyUsage digitalSignature
+ * and its key, made by OpenSSL like the receivers' (a receiver verifying would trust it directly).
+ */
+export function signerKeyPair(name: string, key: SignerKey, days = 30): SignerKeyPair {
+  const keyFile = join(workDir, `${name}.key`),
+    crt = join(workDir, `${name}.crt`)
+  const alg =
+    key === 'ec-p256'
+      ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']
+      : ['-newkey', key === 'rsa-4096' ? 'rsa:4096' : 'rsa:2048']
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      ...alg,
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      crt,
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      String(days),
+      '-addext',
+      'keyUsage=critical,digitalSignature',
+    ],
+    { stdio: 'ignore' },
+  )
+  return { name, crt, key: keyFile, pem: readFileSync(crt, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') }
+}
+
+/** Imports a signer's key pair under its name (tenant administrator). */
+export async function putSigner(port: number, signer: SignerKeyPair): Promise<void> {
+  await call(
+    port,
+    'PUT',
+    `/keystore/key-pairs/${signer.name}`,
+    TOKENS.admin,
+    JSON.stringify({ privateKey: signer.keyPem, certificateChain: signer.pem }),
+  )
+}
+
 /** One API call that must succeed; returns the parsed JSON answer, if any. */
 export async function call(
   port: number,
@@ -95,6 +148,23 @@ export async function call(
   const text = await res.text()
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
   return text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : {}
+}
+
+/** CPU time a process has used so far, its main thread apart from the others, in seconds (/proc schedstat). */
+export function threadCpuSeconds(pid: number): { main: number; others: number } {
+  let main = 0,
+    others = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let ns: number
+    try {
+      ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      continue // a thread that ended between the listing and the read
+    }
+    if (tid === String(pid)) main += ns / 1e9
+    else others += ns / 1e9
+  }
+  return { main, others }
 }
 
 /** Resident set size of a process in MB, from /proc (0 once it has exited). */
