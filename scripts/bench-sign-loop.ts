@@ -40,7 +40,7 @@ interface Delay {
   max: number
 }
 
-// ── in process ───────────────────────────────────────────────────────────────
+// --- in process ---
 
 /** A pool of our own: one worker per core, each holding the key, signing synchronously inside. */
 class SignWorkers {
@@ -181,7 +181,7 @@ for (const bits of [2048, 4096]) {
   await pool.close()
 }
 
-// ── the service ──────────────────────────────────────────────────────────────
+// --- the service ---
 
 const service = await startService()
 const receivers = [certificate('loop-rsa0', 'rsa'), certificate('loop-rsa1', 'rsa')]

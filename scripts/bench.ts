@@ -287,7 +287,7 @@ const encryptor = async (id: string, aliases: string[], signer?: SignerKeyPair) 
   )
 const encryptUrl = (id: string) => `http://127.0.0.1:${service.port}/encryptors/${id}/encrypt`
 
-// ── small ────────────────────────────────────────────────────────────────────
+// --- small ---
 const small: Array<Record<string, unknown>> = []
 console.log(
   `small messages: ${CLIENT}, 50 connections, ${SECONDS} s each (after ${WARMUP} s warm-up), ` +
@@ -330,7 +330,7 @@ for (const kb of QUICK || SIGNED_ONLY ? [1] : [1, 10, 50]) {
   }
 }
 
-// ── large ────────────────────────────────────────────────────────────────────
+// --- large ---
 console.log('large payloads, 2 recipients (RSA-2048 + EC P-256), AES-256-CBC, DER out')
 console.log('  size     input           service MB/s  RSS growth MB   openssl MB/s  openssl RSS MB  ratio')
 const largeRecipients = [rsa[0]!.name, ec[0]!.name]
@@ -442,7 +442,7 @@ console.log('openssl: cms -sign -stream | cms -encrypt -stream (two processes, t
 console.log('  size     signer       input           MB/s  runs        RSS MB  main CPU  others  ×enc  openssl  ratio')
 for (const line of signedLines) console.log(line)
 
-// ── scaling ──────────────────────────────────────────────────────────────────
+// --- scaling ---
 /** Least-squares slope and R² of y over x: linear cost shows as R² near 1. */
 function fit(points: Array<[number, number]>) {
   const n = points.length,

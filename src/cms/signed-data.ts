@@ -31,8 +31,12 @@ export interface Signer {
   options: SignerOptions
 }
 
+// The attribute types, encoded once: asn1js takes tens of microseconds per OID, and two attributes change per message.
+const SIGNING_TIME = oid(OID.signingTime)
+const MESSAGE_DIGEST = oid(OID.messageDigest)
+
 /** A signed attribute (RFC 5652 5.3): SEQUENCE { attrType, SET { value } }. */
-const attribute = (type: string, value: Buffer) => tlv(Tag.SEQUENCE, oid(type), tlv(Tag.SET, value))
+const attribute = (type: Buffer, value: Buffer) => tlv(Tag.SEQUENCE, type, tlv(Tag.SET, value))
 
 /**
  * Everything about a signer's SignedData that does not change between messages: identifiers,
@@ -81,7 +85,10 @@ export class SignedDataTemplate {
     this.signatureAlgorithm = signatureAlgorithmIdentifier(options)
     // CMSAlgorithmProtection ::= SEQUENCE { digestAlgorithm, signatureAlgorithm [1] IMPLICIT, ... }
     const protection = tlv(Tag.SEQUENCE, digestAlgorithm, tlv(Tag.CONTEXT_1, contentsOf(this.signatureAlgorithm)))
-    this.constantAttributes = [attribute(OID.contentType, DATA), attribute(OID.cmsAlgorithmProtection, protection)]
+    this.constantAttributes = [
+      attribute(oid(OID.contentType), DATA),
+      attribute(oid(OID.cmsAlgorithmProtection), protection),
+    ]
     const key = certificate.publicKey
     this.signatureLength = key.algorithm === 'RSA' ? Math.ceil(key.bits / 8) : undefined
   }
@@ -107,7 +114,7 @@ export class SignedDataMessage {
     signingTime: Date,
   ) {
     this.hash = createHash(template.signer.options.digest)
-    this.signingTime = attribute(OID.signingTime, encodeTime(signingTime))
+    this.signingTime = attribute(SIGNING_TIME, encodeTime(signingTime))
   }
 
   /** The DER length for `payloadLength` bytes, or undefined when it is not known before signing (ECDSA). */
@@ -195,7 +202,7 @@ export class SignedDataMessage {
 
   private signedAttributes(digest: Buffer): Buffer[] {
     const t = this.template
-    const messageDigest = attribute(OID.messageDigest, tlv(Tag.OCTET_STRING, digest))
+    const messageDigest = attribute(MESSAGE_DIGEST, tlv(Tag.OCTET_STRING, digest))
     // DER orders the SET OF by encoding.
     return [...t.constantAttributes, this.signingTime, messageDigest].sort(Buffer.compare)
   }
