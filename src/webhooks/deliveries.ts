@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import { Errors } from '../errors.js'
 import type { Database, Executor } from '../store/schema.js'
 import { writeTransaction } from '../store/transact.js'
+import { findSubscriptionRow } from './subscriptions.js'
 
 export interface Attempt {
   number: number
@@ -30,7 +31,7 @@ export async function listDeliveries(
   subscriptionId: string,
   page: { limit: number; state?: string; before?: number },
 ): Promise<{ deliveries: Delivery[]; next: number | null }> {
-  await requireSubscription(db, subscriptionId)
+  await findSubscriptionRow(db, subscriptionId)
   let q = db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
@@ -69,7 +70,7 @@ export async function getDelivery(db: Executor, subscriptionId: string, delivery
     .where('subscription_id', '=', subscriptionId)
     .executeTakeFirst()
   if (!row) {
-    await requireSubscription(db, subscriptionId)
+    await findSubscriptionRow(db, subscriptionId)
     throw new Errors.WEBHOOK_DELIVERY_NOT_FOUND(subscriptionId, deliveryId)
   }
   const { deliveries } = await listDeliveries(db, subscriptionId, { limit: 1, before: Number(row.seq) + 1 })
@@ -89,7 +90,7 @@ export async function retryDelivery(db: Kysely<Database>, subscriptionId: string
       .where('subscription_id', '=', subscriptionId)
       .executeTakeFirst()
     if (!row) {
-      await requireSubscription(tx, subscriptionId)
+      await findSubscriptionRow(tx, subscriptionId)
       throw new Errors.WEBHOOK_DELIVERY_NOT_FOUND(subscriptionId, deliveryId)
     }
     if (row.state === 'pending') throw new Errors.WEBHOOK_DELIVERY_PENDING(deliveryId)
@@ -143,9 +144,4 @@ async function attemptsOf(db: Executor, ids: string[]): Promise<Map<string, Atte
     byDelivery.set(r.delivery_id, list)
   }
   return byDelivery
-}
-
-async function requireSubscription(db: Executor, id: string): Promise<void> {
-  const found = await db.selectFrom('webhook_subscriptions').select('id').where('id', '=', id).executeTakeFirst()
-  if (!found) throw new Errors.WEBHOOK_NOT_FOUND(id)
 }

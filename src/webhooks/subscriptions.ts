@@ -68,7 +68,7 @@ export class SubscriptionService {
   }
 
   async get(id: string): Promise<Subscription> {
-    return toSubscription(await find(this.db, id))
+    return toSubscription(await findSubscriptionRow(this.db, id))
   }
 
   /** Creates a subscription; the answer carries its secret, which is never shown again. */
@@ -104,7 +104,7 @@ export class SubscriptionService {
   /** Changes url, events, description or enabled; what is left out stays. */
   async update(id: string, patch: Partial<SubscriptionInput>, actor: Actor): Promise<Subscription> {
     return transact(this.db, this.changes, async (ctx) => {
-      const current = await find(ctx.tx, id)
+      const current = await findSubscriptionRow(ctx.tx, id)
       const before = toSubscription(current)
       const next = {
         url: patch.url ?? before.url,
@@ -135,7 +135,7 @@ export class SubscriptionService {
   /** Deletes the subscription with its pending deliveries and its delivery log. */
   async delete(id: string, actor: Actor): Promise<void> {
     await transact(this.db, this.changes, async (ctx) => {
-      const before = toSubscription(await find(ctx.tx, id))
+      const before = toSubscription(await findSubscriptionRow(ctx.tx, id))
       await ctx.tx.deleteFrom('webhook_subscriptions').where('id', '=', id).execute()
       await audit(ctx, actor, 'webhook.delete', id, before, null)
     })
@@ -145,7 +145,7 @@ export class SubscriptionService {
   async rotateSecret(id: string, actor: Actor): Promise<Subscription & { secret: string }> {
     const secret = newSecret()
     const subscription = await transact(this.db, this.changes, async (ctx) => {
-      const current = await find(ctx.tx, id)
+      const current = await findSubscriptionRow(ctx.tx, id)
       const now = new Date()
       const updated = {
         ...current,
@@ -165,7 +165,7 @@ export class SubscriptionService {
   /** Queues a `webhook.test` event for this subscription alone (disabled or not, it is delivered once enabled). */
   async ping(id: string): Promise<{ eventId: string; deliveryId: string }> {
     return transact(this.db, this.changes, async (ctx) => {
-      const subscription = await find(ctx.tx, id)
+      const subscription = await findSubscriptionRow(ctx.tx, id)
       const event = await publishEvent(
         ctx,
         {
@@ -226,7 +226,8 @@ function audit(
   return recordAudit(ctx, actor, { action, target: `webhooks/${id}`, before: view(before), after: view(after) })
 }
 
-async function find(db: Executor, id: string) {
+/** The subscription's row, or CMS_WEBHOOK_NOT_FOUND. */
+export async function findSubscriptionRow(db: Executor, id: string) {
   const row = await db.selectFrom('webhook_subscriptions').selectAll().where('id', '=', id).executeTakeFirst()
   if (!row) throw new Errors.WEBHOOK_NOT_FOUND(id)
   return row
