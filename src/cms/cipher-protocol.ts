@@ -5,5 +5,9 @@ export type CipherRequest =
   | { op: 'final'; id: number; authTag: boolean }
   | { op: 'drop'; id: number }
 
-/** The answer to one update or final, in request order per message; `error` when the cipher failed. */
-export type CipherReply = { id: number; data: ArrayBuffer; authTag?: ArrayBuffer } | { id: number; error: string }
+/**
+ * The answer to one update or final, in request order per message; `error` when the cipher failed.
+ * An update's `spare` is its plaintext buffer, handed back for the stream's next batch.
+ */
+export type CipherReply =
+  { id: number; data: ArrayBuffer; authTag?: ArrayBuffer; spare?: ArrayBuffer } | { id: number; error: string }

@@ -144,9 +144,15 @@ export class OffloadedCipher {
     }
   }
 
-  /** Encrypts the first `length` bytes of `data`, which is transferred (unusable here afterwards). */
-  update(data: ArrayBuffer, length: number): Promise<Buffer> {
-    return this.request({ op: 'update', id: this.id, data, length }, [data]).then((r) => Buffer.from(r.data))
+  /**
+   * Encrypts the first `length` bytes of `data`, which is transferred (unusable here until it comes
+   * back as `spare`, with the ciphertext, to be filled again).
+   */
+  update(data: ArrayBuffer, length: number): Promise<{ cipherText: Buffer; spare?: ArrayBuffer }> {
+    return this.request({ op: 'update', id: this.id, data, length }, [data]).then((r) => ({
+      cipherText: Buffer.from(r.data),
+      spare: r.spare,
+    }))
   }
 
   /** The last ciphertext block and, for GCM, the authentication tag. */

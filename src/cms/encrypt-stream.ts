@@ -24,8 +24,9 @@ interface InFlight {
  * output is DER and the payload must have exactly that many bytes.
  *
  * Given `workers`, the cipher runs on a worker thread: plaintext goes over in batches of up to 1 MiB
- * (up to four at a time) and ciphertext comes back in order, so the main thread keeps reading and
- * writing sockets while AES runs.
+ * (up to four at a time) and ciphertext comes back in order, with the batch for refilling, so the
+ * main thread keeps reading and writing sockets while AES runs, and a stream allocates at most five
+ * batches however long it is.
  *
  * The content key leaves the message at construction: to the worker, or into the local cipher. A
  * stream destroyed early (an abort, an error) disposes of the message, so no key outlives it.
@@ -38,6 +39,8 @@ export class EnvelopeEncryptStream extends Transform {
   /** Size of the next batch to allocate: grows with the data received (FIRST_BATCH_BYTES). */
   private batchBytes = FIRST_BATCH_BYTES
   private readonly inFlight: InFlight[] = []
+  /** Full-size batches the worker has handed back, to fill again rather than allocate. */
+  private readonly spares: ArrayBuffer[] = []
   /** A _transform or _flush callback held back until the batches in flight drain below `limit`. */
   private blocked: { limit: number; callback: () => void } | null = null
 
@@ -106,6 +109,7 @@ export class EnvelopeEncryptStream extends Transform {
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.offloaded?.drop()
     this.message.dispose()
+    this.spares.length = 0
     this.blocked = null
     callback(err)
   }
@@ -114,7 +118,9 @@ export class EnvelopeEncryptStream extends Transform {
   private growBatch(wanted: number) {
     if (this.batch) this.batchBytes = Math.max(this.batchBytes, 2 * this.batch.length)
     const size = Math.min(BATCH_BYTES, Math.max(this.batchBytes, this.filled + wanted))
-    const grown = Buffer.allocUnsafeSlow(size) // its own ArrayBuffer, so it can be transferred
+    const spare = size === BATCH_BYTES ? this.spares.pop() : undefined
+    // Its own ArrayBuffer either way, so it can be transferred.
+    const grown = spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(size)
     this.batch?.copy(grown, 0, 0, this.filled)
     this.batch = grown
     this.batchBytes = size
@@ -123,9 +129,10 @@ export class EnvelopeEncryptStream extends Transform {
   private sendBatch() {
     const batch = this.batch!
     this.track(
-      this.offloaded!.update(batch.buffer as ArrayBuffer, this.filled).then((cipherText) =>
-        this.message.frame(cipherText),
-      ),
+      this.offloaded!.update(batch.buffer as ArrayBuffer, this.filled).then(({ cipherText, spare }) => {
+        if (spare?.byteLength === BATCH_BYTES && this.spares.length < BATCHES_IN_FLIGHT) this.spares.push(spare)
+        return this.message.frame(cipherText)
+      }),
     )
     this.batch = null
     this.filled = 0

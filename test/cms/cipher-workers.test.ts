@@ -107,3 +107,40 @@ t.test('an aborted stream releases its cipher; a dead worker fails its streams a
   await pipeline(stream, new EnvelopeEncryptStream(template.start(), 3 * MB, 64 * MB, workers), sink)
   t.ok((await opensslDecrypt(result(), receiver)).equals(bytes), 'the next message runs on a new worker and decrypts')
 })
+
+t.test(
+  'a long stream refills the batches the worker hands back: at most five buffers of 1 MiB for 40 MiB',
+  async (t) => {
+    const workers = new CipherWorkers(1)
+    t.teardown(() => workers.close())
+    const receiver = await issueCertificate('worker-reuse')
+    const template = new EnvelopeTemplate(
+      [
+        prepareRecipient('r', parseReceiverCertificate(receiver.der), {
+          keyTransport: 'rsa-oaep-sha256',
+          recipientIdentifier: 'issuer-serial',
+          content: CONTENT_ENCRYPTION['aes-256-cbc'],
+        }),
+      ],
+      CONTENT_ENCRYPTION['aes-256-cbc'],
+    )
+    // Batches of 1 MiB allocated (a batch transferred back is a new ArrayBuffer object over the same
+    // memory, so allocations are what to count). Alive at once: four in flight and the one being filled
+    // (this payload's chunks are under 1 MiB, so one chunk never sends two), hence five.
+    let allocated = 0
+    const allocUnsafeSlow = Buffer.allocUnsafeSlow
+    Buffer.allocUnsafeSlow = (size: number) => {
+      if (size === MB) allocated++
+      return allocUnsafeSlow(size)
+    }
+    t.teardown(() => {
+      Buffer.allocUnsafeSlow = allocUnsafeSlow
+    })
+    const size = 40 * MB + 5
+    const { stream, bytes } = payload(size)
+    const { sink, result } = collect()
+    await pipeline(stream, new EnvelopeEncryptStream(template.start(), size, 64 * MB, workers), sink)
+    t.ok(allocated <= 5, `${allocated} buffers of 1 MiB carried 40 MiB to the worker (at most 5)`)
+    t.ok((await opensslDecrypt(result(), receiver)).equals(bytes), 'and it decrypts to the payload')
+  },
+)
