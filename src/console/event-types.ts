@@ -13,5 +13,8 @@ export const EVENT_TYPES = [
   'encryptor.paused',
   'encryptor.resumed',
   'keystore.changed',
+  'key-pair.changed',
+  'key-pair.expiring',
+  'key-pair.expired-in-use',
   'encryptor.changed',
 ]

@@ -1,10 +1,13 @@
 import { recordMutation, type MutationContext } from '../audit/audit.js'
-import type { PublicKeyInfo } from '../cms/certificate.js'
+import type { PublicKeyInfo, ReceiverCertificate } from '../cms/certificate.js'
 import type { SigningKeyPair } from '../cms/key-pair.js'
 import { Errors } from '../errors.js'
 import { refuseAliasOwnedByRenewal, renewalOwningAlias } from '../store/active-renewals.js'
 import { checkPreconditions, type Preconditions } from '../store/preconditions.js'
 import type { Executor } from '../store/schema.js'
+import { certificateFields } from '../webhooks/certificate-fields.js'
+import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
+import { fireExpiring } from '../webhooks/timed-events.js'
 import type { KeyEncryptionKeys } from './key-encryption-key.js'
 import { keyPairRepository, storedChain, type PublicKeyPairRow } from './key-pair-repository.js'
 import type { AliasUsers } from './mutations.js'
@@ -131,12 +134,24 @@ export async function storeKeyPair(
     await keyPairRepository.insert(tx, row)
   }
   const stored = (await keyPairRepository.findPublic(tx, alias))!
-  await recordMutation(ctx, {
+  const auditRecordId = await recordMutation(ctx, {
     action: existing ? 'key-pair.replace' : 'key-pair.create',
     target: target(alias),
     before: auditedPart(existing),
     after: auditedPart(stored),
   })
+  const usedBy = await signerIds(tx, alias)
+  await publishKeyPairChange(
+    ctx,
+    alias,
+    existing ? 'replaced' : 'created',
+    existing,
+    pair.certificate,
+    usedBy,
+    auditRecordId,
+  )
+  // A signer certificate stored already inside an expiry threshold is told of now, not at the next round.
+  await fireExpiring(ctx, { alias, certificate: pair.certificate, usedBy, kind: 'key-pair' }, new Date())
   // The resolver drops every encryptor that signs with (or lists) the alias.
   ctx.touched({ kind: 'keystore', alias })
   return { created: !existing, changed: true, row: stored }
@@ -160,11 +175,40 @@ export async function deleteKeyPair(ctx: MutationContext, alias: string, precond
   }
   await keyPairRepository.retire(tx, existing, 'deleted', new Date().toISOString())
   await keyPairRepository.delete(tx, alias)
-  await recordMutation(ctx, {
+  const auditRecordId = await recordMutation(ctx, {
     action: 'key-pair.delete',
     target: target(alias),
     before: auditedPart(existing),
     after: null,
   })
+  await publishKeyPairChange(ctx, alias, 'deleted', existing, undefined, [], auditRecordId)
   ctx.touched({ kind: 'keystore', alias })
+}
+
+const signerIds = async (db: Executor, alias: string) => (await keyPairRepository.signers(db, alias)).map((s) => s.id)
+
+/** `key-pair.changed`: the signer certificate the alias holds now and the one before; never key material. */
+async function publishKeyPairChange(
+  ctx: MutationContext,
+  alias: string,
+  change: 'created' | 'replaced' | 'deleted',
+  before: { sha256_fingerprint: string } | undefined,
+  certificate: ReceiverCertificate | undefined,
+  usedBy: string[],
+  auditRecordId: number,
+) {
+  await publishEvent(ctx, {
+    type: 'key-pair.changed',
+    orderingKey: orderingKeyOf(ctx, target(alias)),
+    data: {
+      alias,
+      change,
+      certificate: certificate ? certificateFields(certificate) : null,
+      previousSha256Fingerprint: before?.sha256_fingerprint ?? null,
+      usedBy,
+      by: ctx.actor.name,
+      renewalId: ctx.renewalId ?? null,
+      auditRecordId,
+    },
+  })
 }

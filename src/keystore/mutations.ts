@@ -2,6 +2,7 @@ import { recordMutation, type MutationContext } from '../audit/audit.js'
 import type { ReceiverCertificate } from '../cms/certificate.js'
 import { Errors } from '../errors.js'
 import type { Executor } from '../store/schema.js'
+import { certificateFields } from '../webhooks/certificate-fields.js'
 import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
 import { fireExpiring } from '../webhooks/timed-events.js'
 import { keyPairRepository } from './key-pair-repository.js'
@@ -86,15 +87,7 @@ async function publishKeystoreChange(
     data: {
       alias,
       change,
-      certificate: certificate
-        ? {
-            subject: certificate.subject,
-            issuer: certificate.issuer,
-            serialNumber: certificate.serialNumber,
-            notAfter: certificate.notAfter.toISOString(),
-            sha256Fingerprint: certificate.sha256Fingerprint,
-          }
-        : null,
+      certificate: certificate ? certificateFields(certificate) : null,
       previousSha256Fingerprint: before?.sha256_fingerprint ?? null,
       usedBy,
       by: ctx.actor.name,

@@ -14,7 +14,7 @@ import { onEventsCommitted } from '../webhooks/outbox.js'
 import { SecretBox } from '../webhooks/secret-box.js'
 import { TimedEventScheduler, type TimedEventSources } from '../webhooks/scheduler.js'
 import { SubscriptionService } from '../webhooks/subscriptions.js'
-import { configureTimedEvents, type WaitingRenewal } from '../webhooks/timed-events.js'
+import { configureTimedEvents, type WaitingRenewal, type WatchedCertificate } from '../webhooks/timed-events.js'
 import { DeliveryWorker } from '../webhooks/worker.js'
 
 declare module 'fastify' {
@@ -34,15 +34,23 @@ export interface WebhooksOptions {
 /** What the scheduler watches, read from the keystore, encryptor and renewal tables. */
 export const timedEventSources: TimedEventSources = {
   async certificates(db: Executor) {
-    const [entries, encryptors] = await Promise.all([
+    const [entries, keyPairs, encryptors] = await Promise.all([
       db.selectFrom('keystore_entries').select(['alias', 'certificate', 'sha256_fingerprint']).execute(),
+      db.selectFrom('key_pairs').select(['alias', 'certificate', 'sha256_fingerprint']).execute(),
       encryptorRepository.list(db),
     ])
-    return entries.map((e) => ({
+    const receivers = entries.map((e): WatchedCertificate => ({
       alias: e.alias,
       certificate: storedCertificate(e),
       usedBy: encryptors.filter((x) => x.receiverAliases.includes(e.alias)).map((x) => x.id),
     }))
+    const signers = keyPairs.map((k): WatchedCertificate => ({
+      alias: k.alias,
+      certificate: storedCertificate(k),
+      usedBy: encryptors.filter((x) => x.signer?.alias === k.alias).map((x) => x.id),
+      kind: 'key-pair',
+    }))
+    return [...receivers, ...signers]
   },
   async waitingRenewals(db: Executor) {
     const active = await renewalRepository.list(db, { state: 'active' })

@@ -21,10 +21,13 @@ const by = text('Name of the token that made the change.')
 const auditRecordId = Type.Integer({ description: 'The audit record of the change (GET /audit).' })
 const renewalNames = {
   renewalId: Type.String({ format: 'uuid', description: 'The renewal.' }),
-  procedure: text('exchange, add-alias, prepared-alias or downtime.'),
-  encryptorId: text('The encryptor it renews a receiver of.'),
-  currentAlias: text('The alias of the receiver’s current certificate.'),
-  newAlias: nullable(Type.String(), 'The alias the new certificate goes under (add-alias, prepared-alias).'),
+  procedure: text('exchange, add-alias, prepared-alias, downtime, or signer-key (renews the tenant’s signing key).'),
+  encryptorId: text('The encryptor it renews a receiver (signer-key: the signer) of.'),
+  currentAlias: text('The alias of the receiver’s current certificate (signer-key: of the current key pair).'),
+  newAlias: nullable(
+    Type.String(),
+    'The alias the new certificate goes under (add-alias, prepared-alias; signer-key: the new key pair’s).',
+  ),
 }
 const fingerprint = (description: string) => Type.String({ pattern: '^[0-9a-f]{64}$', description })
 const certificate = {
@@ -35,6 +38,7 @@ const certificate = {
   sha256Fingerprint: fingerprint('SHA-256 of the certificate (DER), hex.'),
 }
 const usedBy = Type.Array(Type.String(), { description: 'Encryptors that list the alias.' })
+const signedBy = Type.Array(Type.String(), { description: 'Encryptors that sign with the key pair.' })
 const byRenewal = nullable(Type.String({ format: 'uuid' }), 'The renewal whose step made the change, if any.')
 
 export const EVENT_DATA: Record<EventType | typeof TEST_EVENT, TSchema> = {
@@ -144,6 +148,36 @@ export const EVENT_DATA: Record<EventType | typeof TEST_EVENT, TSchema> = {
       auditRecordId,
     },
     'An alias got, changed or lost its certificate.',
+  ),
+  'key-pair.changed': object(
+    {
+      alias: text('The key pair’s alias.'),
+      change: Type.Enum(['created', 'replaced', 'deleted'], { description: 'What happened to it.' }),
+      certificate: nullable(
+        object(certificate, 'The signer certificate (the key itself is never sent).'),
+        'What the alias holds now; null: deleted.',
+      ),
+      previousSha256Fingerprint: nullable(Type.String(), 'The certificate it held before; null: created.'),
+      usedBy: signedBy,
+      by,
+      renewalId: byRenewal,
+      auditRecordId,
+    },
+    'A key pair was added, replaced or removed.',
+  ),
+  'key-pair.expiring': object(
+    {
+      alias: text('The key pair’s alias.'),
+      thresholdDays: Type.Integer({ minimum: 1, description: 'The threshold crossed.' }),
+      daysLeft: Type.Integer({ minimum: 0, description: 'Whole days left.' }),
+      ...certificate,
+      usedBy: signedBy,
+    },
+    'A key pair’s certificate came within an expiry threshold.',
+  ),
+  'key-pair.expired-in-use': object(
+    { alias: text('The key pair’s alias.'), ...certificate, usedBy: signedBy },
+    'A key pair’s certificate expired while encryptors sign with it.',
   ),
   'encryptor.changed': object(
     {

@@ -14,7 +14,7 @@ import {
   type WatchedCertificate,
 } from './timed-events.js'
 
-/** Where the scheduler finds what it watches: the keystore's certificates and the active renewals. */
+/** Where the scheduler finds what it watches: the keystore's certificates and key pairs, and the active renewals. */
 export interface TimedEventSources {
   certificates(db: Executor): Promise<WatchedCertificate[]>
   waitingRenewals(db: Executor): Promise<WaitingRenewal[]>
@@ -31,11 +31,13 @@ export interface SchedulerOptions {
 }
 
 const LEASE = 'webhook-scheduler'
-const certificateKey = (w: WatchedCertificate) => `${w.alias}/${w.certificate.sha256Fingerprint}`
+const certificateKey = (w: WatchedCertificate) =>
+  `${w.kind ?? 'certificate'}/${w.alias}/${w.certificate.sha256Fingerprint}`
 const renewalKey = (r: WaitingRenewal) => `${r.id}/${r.done}`
 
 /**
- * Finds the timed events (`certificate.expiring`, `certificate.expired-in-use`, `renewal.waiting`) once per
+ * Finds the timed events (`certificate.expiring`, `certificate.expired-in-use`, their `key-pair.*` twins,
+ * `renewal.waiting`) once per
  * interval, on one replica at a time: the one holding the scheduler lease, which it renews as it runs and
  * another takes over five intervals after it stopped. What fired is recorded with the event in one
  * transaction (webhook_fired), so neither a restart nor a second scheduler fires anything twice; the lease

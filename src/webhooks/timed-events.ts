@@ -3,6 +3,7 @@ import type { ReceiverCertificate } from '../cms/certificate.js'
 import { DAY_MS } from '../cms/validity.js'
 import type { Database, Executor } from '../store/schema.js'
 import type { WriteContext } from '../store/transact.js'
+import { certificateFields } from './certificate-fields.js'
 import { DEFAULT_EXPIRY_THRESHOLDS_DAYS, thresholdsCrossed } from './event-types.js'
 import { orderingKeyOf, publishEvent } from './outbox.js'
 
@@ -29,11 +30,31 @@ export function timedEventSettings(store: Kysely<Database>): TimedEventSettings 
   return settingsOf.get(store) ?? DEFAULT_TIMED_EVENT_SETTINGS
 }
 
-/** A certificate under an alias, with the encryptors that list the alias. */
+/**
+ * A certificate under an alias, with the encryptors that use it: a receiver certificate (the encryptors
+ * that list the alias) or the certificate of one of the tenant's key pairs (the encryptors that sign with it).
+ */
 export interface WatchedCertificate {
   alias: string
   certificate: ReceiverCertificate
   usedBy: string[]
+  /** 'key-pair': the tenant's own signer, whose events are key-pair.*; otherwise a receiver's, certificate.*. */
+  kind?: 'key-pair'
+}
+
+/** The event types and ordering key of `w`'s timed events: a receiver's certificate, or a key pair's. */
+function eventsOf(w: WatchedCertificate) {
+  return w.kind === 'key-pair'
+    ? ({
+        expiring: 'key-pair.expiring',
+        expiredInUse: 'key-pair.expired-in-use',
+        orderingKey: `keystore/key-pairs/${w.alias}`,
+      } as const)
+    : ({
+        expiring: 'certificate.expiring',
+        expiredInUse: 'certificate.expired-in-use',
+        orderingKey: `keystore/${w.alias}`,
+      } as const)
 }
 
 /**
@@ -71,13 +92,14 @@ export async function dueExpiryThresholds(
 ): Promise<number[]> {
   const left = w.certificate.notAfter.getTime() - now.getTime()
   if (left <= 0 || left > Math.max(...thresholds) * DAY_MS) return []
-  const fired = await firedMarks(db, 'certificate.expiring', certificateSubject(w))
+  const fired = await firedMarks(db, eventsOf(w).expiring, certificateSubject(w))
   return thresholdsCrossed(w.certificate.notAfter, now, fired.map(Number), thresholds)
 }
 
 /**
- * Fires `certificate.expiring` for `w` if it is inside a threshold that has not fired yet: on every
- * keystore write (a certificate stored inside a threshold is told of at once) and every scheduler round.
+ * Fires `certificate.expiring` (`key-pair.expiring`) for `w` if it is inside a threshold that has not fired
+ * yet: on every keystore write (a certificate stored inside a threshold is told of at once) and every
+ * scheduler round.
  */
 export async function fireExpiring(
   ctx: WriteContext & { renewalId?: string },
@@ -85,23 +107,20 @@ export async function fireExpiring(
   now: Date,
 ): Promise<number> {
   const { expiryThresholdsDays } = timedEventSettings(ctx.store)
+  const events = eventsOf(w)
   let fired = 0
   for (const days of await dueExpiryThresholds(ctx.tx, w, now, expiryThresholdsDays)) {
-    if (!(await markFired(ctx.tx, 'certificate.expiring', certificateSubject(w), String(days), now))) continue
+    if (!(await markFired(ctx.tx, events.expiring, certificateSubject(w), String(days), now))) continue
     const { certificate } = w
     await publishEvent(ctx, {
-      type: 'certificate.expiring',
+      type: events.expiring,
       // After the keystore.changed that stored it, when a renewal step did: both take the renewal's key then.
-      orderingKey: orderingKeyOf(ctx, `keystore/${w.alias}`),
+      orderingKey: orderingKeyOf(ctx, events.orderingKey),
       data: {
         alias: w.alias,
         thresholdDays: days,
         daysLeft: Math.floor((certificate.notAfter.getTime() - now.getTime()) / DAY_MS),
-        notAfter: certificate.notAfter.toISOString(),
-        subject: certificate.subject,
-        issuer: certificate.issuer,
-        serialNumber: certificate.serialNumber,
-        sha256Fingerprint: certificate.sha256Fingerprint,
+        ...certificateFields(certificate),
         usedBy: w.usedBy,
       },
     })
@@ -113,24 +132,21 @@ export async function fireExpiring(
 /** Whether `w` has expired while an encryptor lists it and was not told of yet. */
 export async function isDueExpiredInUse(db: Executor, w: WatchedCertificate, now: Date): Promise<boolean> {
   if (w.usedBy.length === 0 || w.certificate.notAfter.getTime() > now.getTime()) return false
-  return (await firedMarks(db, 'certificate.expired-in-use', certificateSubject(w))).length === 0
+  return (await firedMarks(db, eventsOf(w).expiredInUse, certificateSubject(w))).length === 0
 }
 
-/** Fires `certificate.expired-in-use` once per certificate under an alias. */
+/** Fires `certificate.expired-in-use` (`key-pair.expired-in-use`) once per certificate under an alias. */
 export async function fireExpiredInUse(ctx: WriteContext, w: WatchedCertificate, now: Date): Promise<number> {
   if (!(await isDueExpiredInUse(ctx.tx, w, now))) return 0
-  if (!(await markFired(ctx.tx, 'certificate.expired-in-use', certificateSubject(w), '', now))) return 0
+  const events = eventsOf(w)
+  if (!(await markFired(ctx.tx, events.expiredInUse, certificateSubject(w), '', now))) return 0
   const { certificate } = w
   await publishEvent(ctx, {
-    type: 'certificate.expired-in-use',
-    orderingKey: `keystore/${w.alias}`,
+    type: events.expiredInUse,
+    orderingKey: events.orderingKey,
     data: {
       alias: w.alias,
-      notAfter: certificate.notAfter.toISOString(),
-      subject: certificate.subject,
-      issuer: certificate.issuer,
-      serialNumber: certificate.serialNumber,
-      sha256Fingerprint: certificate.sha256Fingerprint,
+      ...certificateFields(certificate),
       usedBy: w.usedBy,
     },
   })

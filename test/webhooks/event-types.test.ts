@@ -11,13 +11,16 @@ const DAY = 86_400_000
 const now = new Date('2026-03-01T12:00:00Z')
 const endingIn = (ms: number) => new Date(now.getTime() + ms)
 
-t.test('the catalogue is exactly the issue list, each with one sentence', async (t) => {
+t.test('the catalogue is exactly the issue list and the key pairs, each with one sentence', async (t) => {
   t.same(Object.keys(EVENT_TYPES).sort(), [
     'certificate.expired-in-use',
     'certificate.expiring',
     'encryptor.changed',
     'encryptor.paused',
     'encryptor.resumed',
+    'key-pair.changed',
+    'key-pair.expired-in-use',
+    'key-pair.expiring',
     'keystore.changed',
     'renewal.aborted',
     'renewal.completed',
@@ -26,7 +29,7 @@ t.test('the catalogue is exactly the issue list, each with one sentence', async 
     'renewal.waiting',
   ])
   for (const [type, description] of Object.entries(EVENT_TYPES)) {
-    t.match(type, /^[a-z]+\.[a-z-]+$/, `${type}: dotted, lower case`)
+    t.match(type, /^[a-z][a-z-]*\.[a-z][a-z-]*$/, `${type}: dotted, lower case`)
     t.match(description, /^[A-Z][^.]*(\.[^.\s][^.]*)*\.$/, `${type}: one sentence`)
   }
   t.ok(isEventType('renewal.started'))

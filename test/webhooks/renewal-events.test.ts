@@ -1,9 +1,11 @@
 import t from 'tap'
+import type { Role } from '../../src/auth/tokens.js'
 import { buildTestApp, TOKENS } from '../helpers/app.js'
 import { asRoleOn } from '../helpers/as-role.js'
 import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal, takeStep } from '../helpers/renewals.js'
 import { putCertificate, putEncryptor } from '../helpers/requests.js'
+import { signerPki, type TestSigner } from '../helpers/signer-pki.js'
 import { assertEventsMatchContract } from '../helpers/webhook-contract.js'
 import { LOCAL_RECEIVER, subscribe, WebhookReceiver, type ReceivedEvent } from '../helpers/webhook-receiver.js'
 
@@ -198,4 +200,72 @@ t.test('an abort: the undone changes and renewal.aborted, in order', async (t) =
     receiver.received.every((e) => e.verified),
     'signatures verify',
   )
+})
+
+t.test("signer-key: the renewal's events, in order; the key pairs' changes named, the keys never sent", async (t) => {
+  const app = await buildTestApp(t, LOCAL_RECEIVER)
+  const receiver = await WebhookReceiver.start(t)
+  const pki = await signerPki()
+  const [old, next] = [
+    await pki.issue('events-sig-old', { days: 200 }),
+    await pki.issue('events-sig-new', { days: 400 }),
+  ]
+  const keyPairOf = (s: TestSigner) => ({ privateKey: s.keyPem, certificateChain: s.certPem + s.chainPem })
+  const admin = asRoleOn(app)('tenant-admin')
+  const receiverCertificate = await issueCertificate('signer-events-recv', {
+    notAfter: new Date(Date.now() + 400 * DAY),
+  })
+  t.equal((await putCertificate(app, 'recv-1', receiverCertificate)).statusCode, 201)
+  t.equal((await admin.put('/keystore/key-pairs/sig-1', keyPairOf(old!))).statusCode, 201)
+  const saved = await putEncryptor(app, 'flow', { receiverAliases: ['recv-1'], signer: { alias: 'sig-1' } })
+  t.equal(saved.statusCode, 201)
+  await subscribe(app, receiver)
+
+  const started = await startRenewal(app, {
+    procedure: 'signer-key',
+    encryptorId: 'flow',
+    currentAlias: 'sig-1',
+    newAlias: 'sig-2',
+    certificate: next!.certPem,
+  })
+  t.equal(started.statusCode, 201, started.body)
+  const id = (started.json() as { id: string }).id
+  const steps: Array<[string, Role, Record<string, unknown>?]> = [
+    ['add-key-pair', 'tenant-admin', { keyPair: keyPairOf(next!) }],
+    ['hand-over-certificate', 'tenant-admin'],
+    ['confirm-receivers-trust', 'tenant-admin'],
+    ['switch-signer', 'integration-developer'],
+    ['remove-old-key-pair', 'tenant-admin'],
+  ]
+  for (const [step, role, body] of steps) {
+    const res = await asRoleOn(app)(role).post(`/renewals/${id}/steps/${step}`, { comment: `took ${step}`, ...body })
+    t.equal(res.statusCode, 200, `${step} taken${res.statusCode === 200 ? '' : `: ${res.body}`}`)
+  }
+  const expected = [
+    'renewal.started',
+    'key-pair.changed created',
+    'renewal.step-completed add-key-pair',
+    'renewal.step-completed hand-over-certificate',
+    'renewal.step-completed confirm-receivers-trust',
+    'encryptor.changed changed',
+    'renewal.step-completed switch-signer',
+    'key-pair.changed deleted',
+    'renewal.step-completed remove-old-key-pair',
+    'renewal.completed',
+  ]
+  const ofRenewal = () => receiver.received.filter((e) => e.data.renewalId === id)
+  await receiver.until(() => ofRenewal().length >= expected.length, `${expected.length} events`)
+  t.strictSame(ofRenewal().map(describe), expected, 'exactly these events, in this order')
+  const [created, deleted] = ofRenewal().filter((e) => e.type === 'key-pair.changed')
+  t.match(
+    created!.data,
+    { alias: 'sig-2', usedBy: [] },
+    'the new key pair, before the switch: no encryptor signs with it',
+  )
+  t.match(deleted!.data, { alias: 'sig-1', certificate: null, usedBy: [] }, 'the old one, after the switch')
+  await assertEventsMatchContract(t, receiver.received)
+  const everything = JSON.stringify(receiver.received.map((e) => e.data))
+  t.notOk(everything.includes('PRIVATE KEY'), 'no private key in any event')
+  const keyLine = next!.keyPem.split('\n')[1]!
+  t.ok(keyLine.length >= 40 && !everything.includes(keyLine), "not even a line of the new key's base64")
 })
