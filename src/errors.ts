@@ -48,7 +48,7 @@ export const Errors = {
     'CMS_PRIVATE_KEY_IN_BODY',
     400,
     'The body contains private key material. ' +
-      'Send only the receiver certificate; never send a private key to this service.',
+      "Send the receiver certificate alone: a receiver's private key never leaves the receiver.",
   ),
   KEY_ALGORITHM_UNSUPPORTED: problem('CMS_KEY_ALGORITHM_UNSUPPORTED', 422, '%s'),
   KEY_TOO_WEAK: problem('CMS_KEY_TOO_WEAK', 422, '%s'),
