@@ -29,8 +29,9 @@ import { signerPki, type SignerPki, type TestSigner } from '../helpers/signer-pk
  * raw secret numbers d, p, q or the EC scalar; as bytes, hex and base64 at any offset) and for the
  * PKCS#12 passwords. The store is every file of the data directory (the SQLite database with its WAL
  * and SHM, while open and after closing) and, on PostgreSQL, every row of every table read through
- * the client and a pg_dump of the database in plain format (when a pg_dump for the server's major
- * version is there). Nothing may be found. A control in the same test writes one secret PEM line
+ * the client, the server's own files for the database (its relation files after a CHECKPOINT, and the
+ * WAL segments written during the test) and a pg_dump of the database in plain format (when a pg_dump
+ * for the server's major version is there). Nothing may be found. A control in the same test writes one secret PEM line
  * into a renewal step's comment (kept in the audit record) and sees the same scans find it.
  */
 const run = promisify(execFile)
@@ -117,11 +118,67 @@ async function pgDumpFor(major: number): Promise<string | undefined> {
   return undefined
 }
 
-/** What the scans read of the store: its data directory's files; on PostgreSQL its rows and a pg_dump. */
-async function storeHaystacks(t: Test, store: Store): Promise<Haystack[]> {
+/** The server's write-ahead log position now (to find the WAL segments a test wrote). */
+async function walPosition(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query<{ lsn: string }>('select pg_current_wal_lsn() as lsn')).rows[0]!.lsn
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * PostgreSQL's own files for the test's database, as a copy of the server's disk would give them away:
+ * the database's relation files, after a CHECKPOINT has written the shared buffers out, and the WAL
+ * segments written since `walStart`, which hold every row as it was written. The server is this test
+ * run's, started by this user (scripts/lib/postgres.ts); one this user cannot read is said, not scanned.
+ */
+async function serverFiles(t: Test, url: string, walStart: string): Promise<Haystack[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  let dir: string, oid: number | string, first: string, last: string
+  try {
+    await client.query('checkpoint')
+    dir = (await client.query<{ data_directory: string }>('show data_directory')).rows[0]!.data_directory
+    oid = (
+      await client.query<{ oid: number | string }>('select oid from pg_database where datname = current_database()')
+    ).rows[0]!.oid
+    const segments = await client.query<{ first: string; last: string }>(
+      'select pg_walfile_name($1::pg_lsn) as first, pg_walfile_name(pg_current_wal_lsn()) as last',
+      [walStart],
+    )
+    ;({ first, last } = segments.rows[0]!)
+  } finally {
+    await client.end()
+  }
+  try {
+    const wal = readdirSync(join(dir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f) && f >= first && f <= last)
+    const relations = (await filesBelow(join(dir, 'base', String(oid)))).map((h) => ({
+      ...h,
+      name: `server ${h.name}`,
+    }))
+    const segments = await Promise.all(
+      wal.map(async (f) => ({ name: `server WAL ${f}`, bytes: await readFile(join(dir, 'pg_wal', f)) })),
+    )
+    return [...relations, ...segments]
+  } catch (err) {
+    // A server of another user's (a Debian cluster): not readable; anything else is a bug in this scan.
+    if (!['EACCES', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
+    t.comment(`the server's files are not readable here (${(err as Error).message}): rows and dumps only`)
+    return []
+  }
+}
+
+/**
+ * What the scans read of the store: its data directory's files; on PostgreSQL its rows, the server's
+ * files for the database (since `walStart`) and a pg_dump.
+ */
+async function storeHaystacks(t: Test, store: Store, walStart?: string): Promise<Haystack[]> {
   const files = await filesBelow(store.dataDir)
   if (!store.databaseUrl) return files
-  const rows = await tableDump(store.databaseUrl)
+  const rows = [...(await tableDump(store.databaseUrl)), ...(await serverFiles(t, store.databaseUrl, walStart!))]
   const client = new pg.Client({ connectionString: store.databaseUrl })
   await client.connect()
   const major = Math.floor(Number((await client.query('show server_version_num')).rows[0].server_version_num) / 10000)
@@ -179,6 +236,8 @@ async function assertSigns(
 
 t.test('private keys at rest: in no store file, dump or log line, in any encoding', async (t) => {
   const store: Store = { dataDir: storeDir(t), databaseUrl: await freshDatabaseUrl(t) }
+  // Where the server's WAL stands before any key arrives: the segments from here on are scanned.
+  const walStart = store.databaseUrl ? await walPosition(store.databaseUrl) : undefined
   const pki = await signerPki()
   const keys = {
     rsa: await pki.issue('rest-rsa-2026', { key: 'rsa-2048' }),
@@ -278,11 +337,11 @@ t.test('private keys at rest: in no store file, dump or log line, in any encodin
   )
 
   // The store, while the app is open (the SQLite WAL holds the latest pages), then closed.
-  const open = await storeHaystacks(t, store)
+  const open = await storeHaystacks(t, store, walStart)
   const log = first.log()
   await app.close()
   closed = true
-  const atRest = await storeHaystacks(t, store)
+  const atRest = await storeHaystacks(t, store, walStart)
   // The scans read what is stored: each stored key pair's certificate (public) is found in them.
   for (const s of [keys.rsaReplacement, keys.ec, keys.ecNext]) {
     const der = new X509Certificate(s.certPem).raw
@@ -291,6 +350,9 @@ t.test('private keys at rest: in no store file, dump or log line, in any encodin
       { name: 'hex', bytes: Buffer.from(der.toString('hex')) },
     ]
     t.ok(scan(atRest, forms).length > 0, `the store scan finds ${s.name}'s certificate`)
+    const server = atRest.filter((h) => h.name.startsWith('server '))
+    if (server.length > 0)
+      t.ok(scan(server, forms).length > 0, `PostgreSQL's own files hold ${s.name}'s certificate: they are read`)
   }
   t.match(log, /key pair stored/, 'the log holds the requests')
   t.comment(
@@ -313,7 +375,7 @@ t.test('private keys at rest: in no store file, dump or log line, in any encodin
   app.log.info({ control: secretLine!.bytes.toString() }, 'control line')
   await app.close()
   closed = true
-  const found = scan(await storeHaystacks(t, store), needles)
+  const found = scan(await storeHaystacks(t, store, walStart), needles)
   t.same(
     [...new Set(found.map((f) => f.slice(0, f.indexOf(' in '))))],
     [secretLine!.name],
@@ -330,6 +392,11 @@ t.test('private keys at rest: in no store file, dump or log line, in any encodin
         (atRest.some((h) => h.name.startsWith('pg_dump')) ? 2 : 0),
       'control: found in each pg_dump there is',
     )
+    if (atRest.some((h) => h.name.startsWith('server ')))
+      t.ok(
+        where.some((w) => w.startsWith('server WAL')),
+        `control: found in the server's write-ahead log (${where.join(', ')})`,
+      )
   } else {
     t.ok(where.length > 0, `control: found in ${where.join(', ')}`)
   }
