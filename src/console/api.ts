@@ -36,6 +36,8 @@ const FIELD_OF_CODE: Record<string, string> = {
   CMS_KEY_ALGORITHM_UNSUPPORTED: 'certificate',
   CMS_KEY_TOO_WEAK: 'certificate',
   CMS_KEY_USAGE_FORBIDS_ENCRYPTION: 'certificate',
+  // A signer-key renewal's new signer certificate must allow signing.
+  CMS_KEY_USAGE_FORBIDS_SIGNING: 'certificate',
   CMS_CERTIFICATE_EXPIRED: 'certificate',
   CMS_SUBJECT_KEY_IDENTIFIER_MISSING: 'certificate',
   CMS_ENCRYPTOR_NOT_FOUND: 'encryptorId',
@@ -107,3 +109,16 @@ export const get = async <T>(path: string): Promise<T> => (await call<T>(path)).
 
 /** Path segments are aliases and ids chosen by people: always escaped. */
 export const seg = (value: string) => encodeURIComponent(value)
+
+/** Saves a PEM the API serves as a file: the token is a header, so a plain link could not fetch it. */
+export async function downloadPem(path: string, filename: string): Promise<void> {
+  const { data } = await call<string>(path, { headers: { accept: 'application/x-pem-file' } })
+  const url = URL.createObjectURL(new Blob([data], { type: 'application/x-pem-file' }))
+  const link = document.createElement('a')
+  link.href = url
+  link.download = filename
+  document.body.append(link)
+  link.click()
+  link.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}

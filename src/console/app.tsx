@@ -7,6 +7,7 @@ import { asProblem, ProblemBox } from './ui'
 import { AuditView } from './views/audit'
 import { EncryptorView, EncryptorsView } from './views/encryptors'
 import { EntryView } from './views/entry'
+import { KeyPairView } from './views/key-pairs'
 import { KeystoreView } from './views/keystore'
 import { OverviewView } from './views/overview'
 import { RenewalView } from './views/renewal'
@@ -26,11 +27,13 @@ interface NavItem {
   view: string
   label: string
   shown: (can: Abilities) => boolean
+  /** Other views this item is the current page for (a key pair's page belongs to the keystore). */
+  also?: string[]
 }
 
 const NAV: NavItem[] = [
   { view: 'overview', label: 'Overview', shown: () => true },
-  { view: 'keystore', label: 'Keystore', shown: () => true },
+  { view: 'keystore', label: 'Keystore', shown: () => true, also: ['key-pairs'] },
   { view: 'encryptors', label: 'Encryptors', shown: () => true },
   { view: 'renewals', label: 'Renewals', shown: () => true },
   { view: 'start', label: 'Start a renewal', shown: (can) => can.startsRenewals },
@@ -46,6 +49,9 @@ function View({ route, ...props }: Omit<ViewProps, 'params'> & { route: Route })
     case 'keystore':
       if (route.params[0] === '+new') return <UploadView {...p} />
       return route.params.length ? <EntryView {...p} /> : <KeystoreView {...p} />
+    case 'key-pairs':
+      // Our key pairs are listed in the keystore view; each has a page of its own.
+      return route.params.length ? <KeyPairView {...p} /> : <KeystoreView {...p} />
     case 'encryptors':
       return route.params.length ? <EncryptorView {...p} /> : <EncryptorsView {...p} />
     case 'renewals':
@@ -152,7 +158,10 @@ export function App() {
         <ul>
           {NAV.filter((n) => n.shown(can)).map((n) => (
             <li key={n.view}>
-              <a href={href(n.view)} aria-current={route.view === n.view ? 'page' : undefined}>
+              <a
+                href={href(n.view)}
+                aria-current={route.view === n.view || n.also?.includes(route.view) ? 'page' : undefined}
+              >
                 {n.label}
               </a>
             </li>

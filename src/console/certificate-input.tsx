@@ -19,7 +19,8 @@ function derToPem(bytes: Uint8Array): string {
   return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`
 }
 
-async function readCertificateFile(file: File): Promise<string> {
+/** A certificate file's text: PEM as it is, DER converted to PEM. */
+export async function readCertificateFile(file: File): Promise<string> {
   const bytes = new Uint8Array(await file.arrayBuffer())
   const head = new TextDecoder().decode(bytes.slice(0, 64))
   return head.includes(PEM_BEGIN) ? new TextDecoder().decode(bytes) : derToPem(bytes)

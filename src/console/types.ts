@@ -57,9 +57,20 @@ export interface CertificateCheck {
   warnings: string[]
 }
 
+/** The key pair an encryptor signs with (sign, then encrypt), every option resolved. */
+export interface EncryptorSigner {
+  alias: string
+  digest: string
+  signature: string
+  includeCertificates: string
+  signerIdentifier: string
+}
+
 export interface Encryptor {
   id: string
   receiverAliases: string[]
+  /** null (or absent, from a service before signing): the encryptor encrypts only. */
+  signer?: EncryptorSigner | null
   contentEncryption: string
   keyTransport: string
   recipientIdentifier: string
@@ -72,8 +83,11 @@ export interface Encryptor {
   updatedAt: string
 }
 
-export const PROCEDURES = ['exchange', 'add-alias', 'prepared-alias', 'downtime'] as const
-export type Procedure = (typeof PROCEDURES)[number]
+/** The procedures that renew a receiver's key, which the advice chooses between. */
+export const RECEIVER_PROCEDURES = ['exchange', 'add-alias', 'prepared-alias', 'downtime'] as const
+export type ReceiverProcedure = (typeof RECEIVER_PROCEDURES)[number]
+/** signer-key renews our own signing key pair: currentAlias and newAlias name key pairs. */
+export type Procedure = ReceiverProcedure | 'signer-key'
 
 export interface RenewalStep {
   name: string
@@ -108,12 +122,33 @@ export interface Renewal {
 export interface Advice {
   question: { id: string; text: string; help: string } | null
   recommendation: {
-    procedure: Procedure
+    procedure: ReceiverProcedure
     why: string
     newAlias: 'required' | 'refused'
     steps: Array<{ name: string; role: Role }>
   } | null
 }
+
+/** One of the tenant's own key pairs, its public part (the private key is never answered). */
+export interface KeyPair {
+  alias: string
+  version: number
+  certificate: CertificateFields & { pem: string }
+  /** The certificates after the signer's, each the issuer of the one before. */
+  chain: Array<{ subject: string; issuer: string; notAfter: string; sha256Fingerprint: string; pem: string }>
+  keyType: PublicKey
+  createdAt: string
+  updatedAt: string
+}
+
+export interface KeyPairDetails extends KeyPair {
+  /** The encryptors that sign with it. */
+  usedBy: string[]
+  history: Array<CertificateFields & { version: number; retiredAt: string; reason: 'replaced' | 'deleted' }>
+}
+
+/** A key pair as the PUT and the add-key-pair step take it: PEM key and chain, or a PKCS#12 file. */
+export type KeyPairUpload = { privateKey: string; certificateChain: string } | { pkcs12: string; password: string }
 
 export interface AuditRecord {
   id: number

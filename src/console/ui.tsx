@@ -152,6 +152,7 @@ export function Field({
   problem,
   name,
   hint,
+  said: given,
   children,
 }: {
   label: string
@@ -159,9 +160,11 @@ export function Field({
   problem?: Problem | null
   name?: string
   hint?: string
+  /** What the problem says about this field, when the caller decides it (else `problem.about(name)`). */
+  said?: string | null
   children: ComponentChildren
 }) {
-  const said = problem && name ? problem.about(name) : null
+  const said = given !== undefined ? given : problem && name ? problem.about(name) : null
   const described = [hint ? `${id}-hint` : '', said ? `${id}-problem` : ''].filter(Boolean).join(' ')
   // The one input of the field gets aria-invalid and aria-describedby (hint, then problem).
   const input =

@@ -27,6 +27,7 @@ export function EncryptorsView(_props: ViewProps) {
                     <th scope="col">Encryptor</th>
                     <th scope="col">Receiver aliases</th>
                     <th scope="col">Encrypts for now</th>
+                    <th scope="col">Signs with</th>
                     <th scope="col">Content / key transport</th>
                     <th scope="col">State</th>
                   </tr>
@@ -39,6 +40,13 @@ export function EncryptorsView(_props: ViewProps) {
                       </th>
                       <td>{e.receiverAliases.join(', ')}</td>
                       <td>{e.recipients.length ? e.recipients.join(', ') : <span class="muted">nobody</span>}</td>
+                      <td>
+                        {e.signer ? (
+                          <a href={href('key-pairs', e.signer.alias)}>{e.signer.alias}</a>
+                        ) : (
+                          <span class="muted">does not sign</span>
+                        )}
+                      </td>
                       <td>
                         {e.contentEncryption} / {e.keyTransport}
                       </td>
@@ -104,11 +112,30 @@ export function EncryptorView({ can, params }: ViewProps) {
       <Region loaded={loaded} label={`Encryptor ${id}`} size="card">
         {() => (
           <>
-            <OwnedByRenewal renewal={loaded.data!.renewal} what="encryptor's aliases" />
+            <OwnedByRenewal
+              renewal={loaded.data!.renewal}
+              what={loaded.data!.renewal?.procedure === 'signer-key' ? "encryptor's signer" : "encryptor's aliases"}
+            />
             <dl class="details">
               <dt>Encrypts for now</dt>
               <dd>
                 {e!.recipients.length ? e!.recipients.join(', ') : 'nobody'} <Paused e={e!} />
+              </dd>
+              <dt>Signs with</dt>
+              <dd>
+                {e!.signer ? (
+                  <>
+                    <a href={href('key-pairs', e!.signer.alias)} class="signer">
+                      {e!.signer.alias}
+                    </a>{' '}
+                    <span class="muted">
+                      ({e!.signer.signature}, {e!.signer.digest}; certificates sent: {e!.signer.includeCertificates};
+                      signer named by {e!.signer.signerIdentifier})
+                    </span>
+                  </>
+                ) : (
+                  'does not sign: encrypt only'
+                )}
               </dd>
               <dt>Content encryption</dt>
               <dd>{e!.contentEncryption}</dd>

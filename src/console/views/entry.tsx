@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks'
-import { call, get, seg } from '../api'
+import { downloadPem, get, seg } from '../api'
 import type { ViewProps } from '../app'
 import { loadRenewals, loadWarningDays } from '../data'
 import { href } from '../route'
@@ -18,21 +18,6 @@ import {
   useLoad,
 } from '../ui'
 import { CertificateUploadForm } from './upload'
-
-/** Saves the PEM the API serves as a file: the token is a header, so a plain link could not fetch it. */
-async function download(alias: string) {
-  const { data } = await call<string>(`/keystore/entries/${seg(alias)}/certificate`, {
-    headers: { accept: 'application/x-pem-file' },
-  })
-  const url = URL.createObjectURL(new Blob([data], { type: 'application/x-pem-file' }))
-  const link = document.createElement('a')
-  link.href = url
-  link.download = `${alias}.pem`
-  document.body.append(link)
-  link.click()
-  link.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 10_000)
-}
 
 /** One alias: its certificate, the encryptors using it, its history; download and replace. */
 export function EntryView({ can, params }: ViewProps) {
@@ -100,7 +85,13 @@ export function EntryView({ can, params }: ViewProps) {
               </p>
             ) : null}
             <div class="actions">
-              <button type="button" class="secondary" onClick={() => downloading.run(() => download(alias))}>
+              <button
+                type="button"
+                class="secondary"
+                onClick={() =>
+                  downloading.run(() => downloadPem(`/keystore/entries/${seg(alias)}/certificate`, `${alias}.pem`))
+                }
+              >
                 Download certificate
               </button>
               {can.changesKeystore && !replacing && !loaded.data!.renewal ? (

@@ -1,23 +1,52 @@
 import type { ViewProps } from '../app'
-import { loadEncryptors, loadKeystore, loadRenewals, usersByAlias } from '../data'
+import {
+  keyPairRows,
+  loadEncryptors,
+  loadKeyPairs,
+  loadKeystore,
+  loadRenewals,
+  usersByAlias,
+  type KeyPairRow,
+} from '../data'
 import { href } from '../route'
+import type { Abilities } from '../session'
 import { Card, DaysLeft, Empty, RenewLinks, RoleBadge, dateTime, useLoad } from '../ui'
 
-/** What needs attention: certificates about to lapse, renewals waiting for someone, paused encryptors. */
+/** One of our key pairs in an expiry card: it signs (the receivers verify with its certificate), not encrypts. */
+function KeyPairItem({ k, warningDays, can }: { k: KeyPairRow; warningDays: number; can: Abilities }) {
+  return (
+    <li class="key-pair-item">
+      <a href={href('key-pairs', k.alias)}>{k.alias}</a> <span class="tag">key pair</span>{' '}
+      <DaysLeft days={k.daysUntilExpiry} warningDays={warningDays} />
+      <span class="muted"> signs for {k.usedBy.join(', ') || 'no encryptor'}</span>
+      {can.startsRenewals ? <RenewLinks alias={k.alias} encryptors={k.usedBy} /> : null}
+    </li>
+  )
+}
+
+/**
+ * What needs attention: certificates about to lapse (the receivers' and our own signers'), renewals
+ * waiting for someone, paused encryptors.
+ */
 export function OverviewView({ me, can }: ViewProps) {
   const loaded = useLoad(async () => {
-    const [keystore, encryptors, renewals] = await Promise.all([
+    const [keystore, encryptors, renewals, keyPairs] = await Promise.all([
       loadKeystore(),
       loadEncryptors(),
       loadRenewals('active'),
+      loadKeyPairs(),
     ])
-    return { ...keystore, encryptors, renewals }
+    return { ...keystore, encryptors, renewals, keyPairs: keyPairRows(keyPairs, encryptors, keystore.warningDays) }
   }, [])
   const data = loaded.data
   const users = data ? usersByAlias(data.encryptors) : new Map<string, string[]>()
   const expiring = data?.entries.filter((e) => e.daysUntilExpiry >= 0 && e.expiringSoon) ?? []
   const expired = data?.entries.filter((e) => e.daysUntilExpiry < 0 && users.has(e.alias)) ?? []
   const paused = data?.encryptors.filter((e) => e.pause) ?? []
+  // Our key pairs by the same rules; their list is by days left, like the keystore's.
+  const byDays = [...(data?.keyPairs ?? [])].sort((a, b) => a.daysUntilExpiry - b.daysUntilExpiry)
+  const expiringKeyPairs = byDays.filter((k) => k.daysUntilExpiry >= 0 && k.expiringSoon)
+  const expiredKeyPairs = byDays.filter((k) => k.daysUntilExpiry < 0 && k.usedBy.length)
   return (
     <section>
       <h1 tabIndex={-1}>Overview</h1>
@@ -49,8 +78,11 @@ export function OverviewView({ me, can }: ViewProps) {
         </Card>
         <Card id="ov-expiring" title={`Expiring within ${data ? data.warningDays : '…'} days`} loaded={loaded}>
           {() =>
-            expiring.length ? (
+            expiring.length || expiringKeyPairs.length ? (
               <ul class="plain">
+                {expiringKeyPairs.map((k) => (
+                  <KeyPairItem key={`key-pair ${k.alias}`} k={k} warningDays={data!.warningDays} can={can} />
+                ))}
                 {expiring.map((e) => (
                   <li key={e.alias}>
                     <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
@@ -61,14 +93,17 @@ export function OverviewView({ me, can }: ViewProps) {
                 ))}
               </ul>
             ) : (
-              <Empty>No certificate expires within {data!.warningDays} days.</Empty>
+              <Empty>No certificate or key pair expires within {data!.warningDays} days.</Empty>
             )
           }
         </Card>
         <Card id="ov-expired" title="Expired and still in use" loaded={loaded}>
           {() =>
-            expired.length ? (
+            expired.length || expiredKeyPairs.length ? (
               <ul class="plain">
+                {expiredKeyPairs.map((k) => (
+                  <KeyPairItem key={`key-pair ${k.alias}`} k={k} warningDays={data!.warningDays} can={can} />
+                ))}
                 {expired.map((e) => (
                   <li key={e.alias}>
                     <a href={href('keystore', e.alias)}>{e.alias}</a>{' '}
@@ -79,7 +114,7 @@ export function OverviewView({ me, can }: ViewProps) {
                 ))}
               </ul>
             ) : (
-              <Empty>No expired certificate is in use.</Empty>
+              <Empty>No expired certificate or key pair is in use.</Empty>
             )
           }
         </Card>

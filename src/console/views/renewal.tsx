@@ -1,9 +1,16 @@
 import { useState } from 'preact/hooks'
-import { call, get, seg } from '../api'
+import { call, downloadPem, get, seg } from '../api'
 import type { ViewProps } from '../app'
+import { KeyPairInput } from '../key-pair-input'
 import { href } from '../route'
-import type { Renewal } from '../types'
+import type { Encryptor, KeyPairUpload, Renewal } from '../types'
 import { Field, ProblemBox, Region, RoleBadge, dateTime, useAction, useLoad } from '../ui'
+
+/** A signer-key renewal's aliases name key pairs (their pages), the others' keystore entries. */
+function AliasLink({ r, alias, stored = true }: { r: Renewal; alias: string; stored?: boolean }) {
+  if (r.procedure !== 'signer-key') return <a href={href('keystore', alias)}>{alias}</a>
+  return stored ? <a href={href('key-pairs', alias)}>{alias}</a> : <code>{alias}</code>
+}
 
 /**
  * One renewal as a timeline of its procedure's steps, in order. The next step is a button for a
@@ -11,18 +18,34 @@ import { Field, ProblemBox, Region, RoleBadge, dateTime, useAction, useLoad } fr
  */
 export function RenewalView({ me, can, params }: ViewProps) {
   const id = params[0]!
-  const loaded = useLoad(() => get<Renewal>(`/renewals/${seg(id)}`), [id])
+  const loaded = useLoad(async () => {
+    const renewal = await get<Renewal>(`/renewals/${seg(id)}`)
+    // A signer-key renewal changes whom the encryptor signs with, which the renewal itself does not say.
+    const signer =
+      renewal.procedure === 'signer-key'
+        ? ((await get<Encryptor>(`/encryptors/${seg(renewal.encryptorId)}`)).signer?.alias ?? null)
+        : null
+    return { ...renewal, signer }
+  }, [id])
   const [comment, setComment] = useState('')
+  const [keyPair, setKeyPair] = useState<KeyPairUpload | null>(null)
+  const downloading = useAction()
   const [confirmAbort, setConfirmAbort] = useState(false)
   const action = useAction()
   const r = loaded.data
   const body = () => (comment.trim() ? { json: { comment: comment.trim() } } : {})
+  // add-key-pair brings the new key pair in its body, beside the comment.
+  const stepBody = (step: string) =>
+    step === 'add-key-pair' && keyPair
+      ? { json: { ...(comment.trim() ? { comment: comment.trim() } : {}), keyPair } }
+      : body()
   const take = async (step: string) => {
     const done = await action.run(() =>
-      call<Renewal>(`/renewals/${seg(id)}/steps/${seg(step)}`, { method: 'POST', ...body() }),
+      call<Renewal>(`/renewals/${seg(id)}/steps/${seg(step)}`, { method: 'POST', ...stepBody(step) }),
     )
     if (done) {
       setComment('')
+      setKeyPair(null)
       loaded.reload()
     }
   }
@@ -35,6 +58,10 @@ export function RenewalView({ me, can, params }: ViewProps) {
     }
   }
   const holdsNext = !!r?.next && me.roles.includes(r.next.role)
+  const signerKey = r?.procedure === 'signer-key'
+  // The new key pair is stored once add-key-pair is done (a signer-key renewal's first step).
+  const newKeyPairStored = signerKey && r!.steps[0]?.status === 'done' && r!.state !== 'aborted'
+  const bringsKeyPair = r?.next?.step === 'add-key-pair'
   return (
     <section>
       <h1 tabIndex={-1}>{r ? `Renewal: ${r.procedure} of ${r.encryptorId}` : 'Renewal'}</h1>
@@ -54,20 +81,25 @@ export function RenewalView({ me, can, params }: ViewProps) {
               <dd>
                 <a href={href('encryptors', r!.encryptorId)}>{r!.encryptorId}</a>, encrypts for now:{' '}
                 <strong class="recipients">{r!.recipients.length ? r!.recipients.join(', ') : 'nobody'}</strong>
+                {signerKey ? (
+                  <>
+                    , signs with now: <strong class="signer">{r!.signer ?? 'nothing'}</strong>
+                  </>
+                ) : null}
               </dd>
-              <dt>Current alias</dt>
+              <dt>{signerKey ? 'Current key pair' : 'Current alias'}</dt>
               <dd>
-                <a href={href('keystore', r!.currentAlias)}>{r!.currentAlias}</a>
+                <AliasLink r={r!} alias={r!.currentAlias} stored={r!.state !== 'completed'} />
               </dd>
               {r!.newAlias ? (
                 <>
-                  <dt>New alias</dt>
+                  <dt>{signerKey ? 'New key pair' : 'New alias'}</dt>
                   <dd>
-                    <a href={href('keystore', r!.newAlias)}>{r!.newAlias}</a>
+                    <AliasLink r={r!} alias={r!.newAlias} stored={newKeyPairStored} />
                   </dd>
                 </>
               ) : null}
-              <dt>New certificate</dt>
+              <dt>{signerKey ? 'New signer certificate' : 'New certificate'}</dt>
               <dd>
                 <span class="dn">{r!.certificate.subject}</span>, valid until {dateTime(r!.certificate.notAfter)}
               </dd>
@@ -119,6 +151,28 @@ export function RenewalView({ me, can, params }: ViewProps) {
                     Waiting for a <RoleBadge role={r!.next.role} /> token to take this step.
                   </p>
                 )}
+                {newKeyPairStored && r!.next.step === 'hand-over-certificate' ? (
+                  <>
+                    <p>The receivers are given the new certificate to trust before anything is signed with it:</p>
+                    <div class="actions">
+                      <button
+                        type="button"
+                        class="secondary"
+                        onClick={() =>
+                          downloading.run(() =>
+                            downloadPem(`/keystore/key-pairs/${seg(r!.newAlias!)}/certificate`, `${r!.newAlias}.pem`),
+                          )
+                        }
+                      >
+                        Download the new certificate
+                      </button>
+                    </div>
+                    <ProblemBox problem={downloading.problem} />
+                  </>
+                ) : null}
+                {holdsNext && bringsKeyPair ? (
+                  <KeyPairInput id="step-key-pair" onChange={setKeyPair} problem={action.problem} />
+                ) : null}
                 {can.takesSteps ? (
                   <>
                     {holdsNext || can.startsRenewals ? (
@@ -132,7 +186,11 @@ export function RenewalView({ me, can, params }: ViewProps) {
                       </Field>
                     ) : null}
                     <div class="actions">
-                      <button type="button" disabled={!holdsNext || action.busy} onClick={() => take(r!.next!.step)}>
+                      <button
+                        type="button"
+                        disabled={!holdsNext || action.busy || (bringsKeyPair && !keyPair)}
+                        onClick={() => take(r!.next!.step)}
+                      >
                         Take step: {r!.next.step}
                       </button>
                       {can.startsRenewals && r!.abort?.allowed !== false && !confirmAbort ? (
