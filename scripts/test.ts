@@ -87,6 +87,7 @@ const SQLITE_ONLY = [
   'test/console/keyboard-and-replace.test.ts',
   'test/console/renewal-journey.test.ts',
   'test/console/roles-and-errors.test.ts',
+  'test/console/signer-key-journey.test.ts',
   'test/console/webhooks.test.ts',
   'test/system/sqlite-overlap.test.ts',
 ]
