@@ -1,13 +1,12 @@
 import { recordMutation, type MutationContext } from '../audit/audit.js'
-import type { PublicKeyInfo, ReceiverCertificate } from '../cms/certificate.js'
+import type { PublicKeyInfo } from '../cms/certificate.js'
 import type { SigningKeyPair } from '../cms/key-pair.js'
 import { Errors } from '../errors.js'
 import { refuseAliasOwnedByRenewal, renewalOwningAlias } from '../store/active-renewals.js'
 import { checkPreconditions, type Preconditions } from '../store/preconditions.js'
 import type { Executor } from '../store/schema.js'
-import { certificateFields } from '../webhooks/certificate-fields.js'
-import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
 import { fireExpiring } from '../webhooks/timed-events.js'
+import { publishAliasChange } from './change-event.js'
 import type { KeyEncryptionKeys } from './key-encryption-key.js'
 import { keyPairRepository, storedChain, type PublicKeyPairRow } from './key-pair-repository.js'
 import type { AliasUsers } from './mutations.js'
@@ -141,15 +140,16 @@ export async function storeKeyPair(
     after: auditedPart(stored),
   })
   const usedBy = await signerIds(tx, alias)
-  await publishKeyPairChange(
-    ctx,
+  await publishAliasChange(ctx, {
+    type: 'key-pair.changed',
+    target: target(alias),
     alias,
-    existing ? 'replaced' : 'created',
-    existing,
-    pair.certificate,
+    change: existing ? 'replaced' : 'created',
+    before: existing,
+    certificate: pair.certificate,
     usedBy,
     auditRecordId,
-  )
+  })
   // A signer certificate stored already inside an expiry threshold is told of now, not at the next round.
   await fireExpiring(ctx, { alias, certificate: pair.certificate, usedBy, kind: 'key-pair' }, new Date())
   // The resolver drops every encryptor that signs with (or lists) the alias.
@@ -181,34 +181,17 @@ export async function deleteKeyPair(ctx: MutationContext, alias: string, precond
     before: auditedPart(existing),
     after: null,
   })
-  await publishKeyPairChange(ctx, alias, 'deleted', existing, undefined, [], auditRecordId)
+  await publishAliasChange(ctx, {
+    type: 'key-pair.changed',
+    target: target(alias),
+    alias,
+    change: 'deleted',
+    before: existing,
+    certificate: undefined,
+    usedBy: [],
+    auditRecordId,
+  })
   ctx.touched({ kind: 'keystore', alias })
 }
 
 const signerIds = async (db: Executor, alias: string) => (await keyPairRepository.signers(db, alias)).map((s) => s.id)
-
-/** `key-pair.changed`: the signer certificate the alias holds now and the one before; never key material. */
-async function publishKeyPairChange(
-  ctx: MutationContext,
-  alias: string,
-  change: 'created' | 'replaced' | 'deleted',
-  before: { sha256_fingerprint: string } | undefined,
-  certificate: ReceiverCertificate | undefined,
-  usedBy: string[],
-  auditRecordId: number,
-) {
-  await publishEvent(ctx, {
-    type: 'key-pair.changed',
-    orderingKey: orderingKeyOf(ctx, target(alias)),
-    data: {
-      alias,
-      change,
-      certificate: certificate ? certificateFields(certificate) : null,
-      previousSha256Fingerprint: before?.sha256_fingerprint ?? null,
-      usedBy,
-      by: ctx.actor.name,
-      renewalId: ctx.renewalId ?? null,
-      auditRecordId,
-    },
-  })
-}

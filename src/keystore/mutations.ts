@@ -2,9 +2,8 @@ import { recordMutation, type MutationContext } from '../audit/audit.js'
 import type { ReceiverCertificate } from '../cms/certificate.js'
 import { Errors } from '../errors.js'
 import type { Executor } from '../store/schema.js'
-import { certificateFields } from '../webhooks/certificate-fields.js'
-import { orderingKeyOf, publishEvent } from '../webhooks/outbox.js'
 import { fireExpiring } from '../webhooks/timed-events.js'
+import { publishAliasChange } from './change-event.js'
 import { keyPairRepository } from './key-pair-repository.js'
 import { keystoreRepository } from './repository.js'
 
@@ -56,45 +55,20 @@ export async function storeCertificate(
     after: fingerprintOf(stored),
   })
   const usedBy = await users.ids(tx, alias)
-  await publishKeystoreChange(
-    ctx,
+  await publishAliasChange(ctx, {
+    type: 'keystore.changed',
+    target: `keystore/${alias}`,
     alias,
-    existing ? 'replaced' : 'created',
-    existing,
+    change: existing ? 'replaced' : 'created',
+    before: existing,
     certificate,
     usedBy,
     auditRecordId,
-  )
+  })
   // A certificate stored already inside an expiry threshold is told of now, not at the scheduler's next round.
   await fireExpiring(ctx, { alias, certificate, usedBy }, new Date())
   ctx.touched({ kind: 'keystore', alias })
   return { created: !existing, changed: true, row: stored }
-}
-
-/** `keystore.changed`: what the alias holds now and held before (the certificate named, not sent: it is bulky). */
-async function publishKeystoreChange(
-  ctx: MutationContext,
-  alias: string,
-  change: 'created' | 'replaced' | 'deleted',
-  before: { sha256_fingerprint: string; version: number } | undefined,
-  certificate: ReceiverCertificate | undefined,
-  usedBy: string[],
-  auditRecordId: number,
-) {
-  await publishEvent(ctx, {
-    type: 'keystore.changed',
-    orderingKey: orderingKeyOf(ctx, `keystore/${alias}`),
-    data: {
-      alias,
-      change,
-      certificate: certificate ? certificateFields(certificate) : null,
-      previousSha256Fingerprint: before?.sha256_fingerprint ?? null,
-      usedBy,
-      by: ctx.actor.name,
-      renewalId: ctx.renewalId ?? null,
-      auditRecordId,
-    },
-  })
 }
 
 /**
@@ -130,6 +104,15 @@ export async function deleteCertificate(ctx: MutationContext, users: AliasUsers,
     before: fingerprintOf(existing),
     after: null,
   })
-  await publishKeystoreChange(ctx, alias, 'deleted', existing, undefined, await users.ids(tx, alias), auditRecordId)
+  await publishAliasChange(ctx, {
+    type: 'keystore.changed',
+    target: `keystore/${alias}`,
+    alias,
+    change: 'deleted',
+    before: existing,
+    certificate: undefined,
+    usedBy: await users.ids(tx, alias),
+    auditRecordId,
+  })
   ctx.touched({ kind: 'keystore', alias })
 }

@@ -8,7 +8,7 @@ import { EnvelopeEncryptStream } from '../../src/cms/encrypt-stream.js'
 import { EnvelopeTemplate } from '../../src/cms/enveloped-data.js'
 import { prepareRecipient } from '../../src/cms/recipient-info.js'
 import { opensslDecrypt } from '../helpers/openssl.js'
-import { issueCertificate } from '../helpers/pki.js'
+import { issueCertificate, type TestCertificate } from '../helpers/pki.js'
 
 const MB = 1024 * 1024
 
@@ -21,6 +21,19 @@ function payload(size: number): { stream: Readable; bytes: Buffer } {
     chunks.push(bytes.subarray(at, Math.min(size, at + n)))
   return { stream: Readable.from(chunks), bytes }
 }
+
+/** One RSA-OAEP recipient, AES-256-CBC. */
+const cbcTemplate = (receiver: TestCertificate) =>
+  new EnvelopeTemplate(
+    [
+      prepareRecipient('r', parseReceiverCertificate(receiver.der), {
+        keyTransport: 'rsa-oaep-sha256',
+        recipientIdentifier: 'issuer-serial',
+        content: CONTENT_ENCRYPTION['aes-256-cbc'],
+      }),
+    ],
+    CONTENT_ENCRYPTION['aes-256-cbc'],
+  )
 
 const collect = () => {
   const parts: Buffer[] = []
@@ -72,16 +85,7 @@ t.test('an aborted stream releases its cipher; a dead worker fails its streams a
   const workers = new CipherWorkers(1)
   t.teardown(() => workers.close())
   const receiver = await issueCertificate('worker-abort')
-  const template = new EnvelopeTemplate(
-    [
-      prepareRecipient('r', parseReceiverCertificate(receiver.der), {
-        keyTransport: 'rsa-oaep-sha256',
-        recipientIdentifier: 'issuer-serial',
-        content: CONTENT_ENCRYPTION['aes-256-cbc'],
-      }),
-    ],
-    CONTENT_ENCRYPTION['aes-256-cbc'],
-  )
+  const template = cbcTemplate(receiver)
 
   const endless = () =>
     new Readable({
@@ -114,16 +118,7 @@ t.test(
     const workers = new CipherWorkers(1)
     t.teardown(() => workers.close())
     const receiver = await issueCertificate('worker-reuse')
-    const template = new EnvelopeTemplate(
-      [
-        prepareRecipient('r', parseReceiverCertificate(receiver.der), {
-          keyTransport: 'rsa-oaep-sha256',
-          recipientIdentifier: 'issuer-serial',
-          content: CONTENT_ENCRYPTION['aes-256-cbc'],
-        }),
-      ],
-      CONTENT_ENCRYPTION['aes-256-cbc'],
-    )
+    const template = cbcTemplate(receiver)
     // Batches of 1 MiB allocated (a batch transferred back is a new ArrayBuffer object over the same
     // memory, so allocations are what to count). Alive at once: four in flight and the one being filled
     // (this payload's chunks are under 1 MiB, so one chunk never sends two), hence five.

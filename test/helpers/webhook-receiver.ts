@@ -135,3 +135,13 @@ export async function subscribe(app: FastifyInstance, receiver: WebhookReceiver,
   receiver.secrets.push(body.secret)
   return body
 }
+
+/** Waits until `subscription` has no delivery pending (the loop bounds a hang, it asserts no timing). */
+export async function drained(app: FastifyInstance, subscription: string): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    const res = await asRoleOn(app)('tenant-admin').get(`/webhooks/${subscription}/deliveries?state=pending`)
+    if ((res.json() as { deliveries: unknown[] }).deliveries.length === 0) return
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  throw new Error('deliveries still pending')
+}

@@ -8,7 +8,7 @@ import { issueCertificate } from '../helpers/pki.js'
 import { putCertificate, putEncryptor } from '../helpers/requests.js'
 import { signerPki, type TestSigner } from '../helpers/signer-pki.js'
 import { assertEventsMatchContract } from '../helpers/webhook-contract.js'
-import { LOCAL_RECEIVER, subscribe, WebhookReceiver, type ReceivedEvent } from '../helpers/webhook-receiver.js'
+import { drained, LOCAL_RECEIVER, subscribe, WebhookReceiver, type ReceivedEvent } from '../helpers/webhook-receiver.js'
 
 /**
  * The tenant's key pairs in webhooks: key-pair.changed when one is added, replaced or removed (the signer
@@ -34,15 +34,6 @@ async function open(t: Test, skip: () => number): Promise<FastifyInstance> {
 
 const keyPairOf = (s: TestSigner) => ({ privateKey: s.keyPem, certificateChain: s.certPem + s.chainPem })
 const fingerprintOf = (s: TestSigner) => new X509Certificate(s.certPem).fingerprint256.replaceAll(':', '').toLowerCase()
-
-async function drained(app: FastifyInstance, subscription: string) {
-  for (let i = 0; i < 3000; i++) {
-    const res = await asRoleOn(app)('tenant-admin').get(`/webhooks/${subscription}/deliveries?state=pending`)
-    if ((res.json() as { deliveries: unknown[] }).deliveries.length === 0) return
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  throw new Error('deliveries still pending')
-}
 
 /** No event carries the key: neither its PEM nor any line of its base64 body. */
 function assertNoKeyMaterial(t: Test, events: readonly ReceivedEvent[], signers: TestSigner[]) {

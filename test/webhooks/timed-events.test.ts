@@ -10,7 +10,7 @@ import { issueCertificate } from '../helpers/pki.js'
 import { startRenewal } from '../helpers/renewals.js'
 import { putCertificate, putEncryptor } from '../helpers/requests.js'
 import { assertEventsMatchContract } from '../helpers/webhook-contract.js'
-import { LOCAL_RECEIVER, subscribe, WebhookReceiver } from '../helpers/webhook-receiver.js'
+import { drained, LOCAL_RECEIVER, subscribe, WebhookReceiver } from '../helpers/webhook-receiver.js'
 
 /**
  * The timed events, with the service's clock moved instead of waited for: a certificate crossing each
@@ -53,15 +53,6 @@ async function startAddAliasRenewal(app: FastifyInstance, name: string): Promise
     certificate: (await issueCertificate(`${name}-new`, { notAfter: new Date(Date.now() + 400 * DAY) })).pem,
   })
   return (renewal.json() as { id: string }).id
-}
-
-async function drained(app: FastifyInstance, subscription: string) {
-  for (let i = 0; i < 3000; i++) {
-    const res = await asRoleOn(app)('tenant-admin').get(`/webhooks/${subscription}/deliveries?state=pending`)
-    if ((res.json() as { deliveries: unknown[] }).deliveries.length === 0) return
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  throw new Error('deliveries still pending')
 }
 
 t.test('each expiry threshold fires once per certificate, across restarts; then expired-in-use once', async (t) => {
