@@ -23,6 +23,13 @@ export interface CertificateFields {
   notAfter: string
 }
 
+/** A certificate an alias or key pair held before: replaced or deleted, kept in its history. */
+export type RetiredCertificate = CertificateFields & {
+  version: number
+  retiredAt: string
+  reason: 'replaced' | 'deleted'
+}
+
 export interface KeystoreEntry extends CertificateFields {
   alias: string
   publicKey: PublicKey
@@ -38,7 +45,7 @@ export interface KeystoreEntry extends CertificateFields {
 
 export interface KeystoreEntryDetails extends KeystoreEntry {
   usedBy: string[]
-  history: Array<CertificateFields & { version: number; retiredAt: string; reason: 'replaced' | 'deleted' }>
+  history: RetiredCertificate[]
 }
 
 export interface KeystoreList {
@@ -144,7 +151,7 @@ export interface KeyPair {
 export interface KeyPairDetails extends KeyPair {
   /** The encryptors that sign with it. */
   usedBy: string[]
-  history: Array<CertificateFields & { version: number; retiredAt: string; reason: 'replaced' | 'deleted' }>
+  history: RetiredCertificate[]
 }
 
 /** A key pair as the PUT and the add-key-pair step take it: PEM key and chain, or a PKCS#12 file. */

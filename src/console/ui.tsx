@@ -2,7 +2,7 @@ import { cloneElement, isValidElement, type ComponentChildren } from 'preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { Problem } from './api'
 import { href } from './route'
-import type { Renewal } from './types'
+import type { Renewal, RetiredCertificate } from './types'
 
 /** A problem as the API said it: title, detail and the stable code, the same a client switches on. */
 export function ProblemBox({ problem, id }: { problem: Problem | null; id?: string }) {
@@ -195,6 +195,39 @@ export function RoleBadge({ role }: { role: string }) {
 
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>
+}
+
+/** The certificates an alias or a key pair held before, newest version first as the API lists them. */
+export function CertificateHistory({ history }: { history: RetiredCertificate[] }) {
+  if (!history.length) return <Empty>No earlier certificate.</Empty>
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Version</th>
+            <th scope="col">Subject</th>
+            <th scope="col">Serial</th>
+            <th scope="col">Valid until</th>
+            <th scope="col">Retired</th>
+            <th scope="col">Why</th>
+          </tr>
+        </thead>
+        <tbody>
+          {history.map((h) => (
+            <tr key={`${h.version}-${h.retiredAt}`}>
+              <td>{h.version}</td>
+              <td class="dn">{h.subject}</td>
+              <td class="mono">{h.serialNumber}</td>
+              <td>{date(h.notAfter)}</td>
+              <td>{dateTime(h.retiredAt)}</td>
+              <td>{h.reason}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
 }
 
 /** Says that an active renewal owns what the view shows, and that its steps are the way to change it. */

@@ -5,8 +5,8 @@ import { loadRenewals, loadWarningDays } from '../data'
 import { href } from '../route'
 import type { KeystoreEntryDetails } from '../types'
 import {
+  CertificateHistory,
   DaysLeft,
-  Empty,
   OwnedByRenewal,
   ProblemBox,
   Region,
@@ -118,36 +118,7 @@ export function EntryView({ can, params }: ViewProps) {
               </section>
             ) : null}
             <h2>History</h2>
-            {e!.history.length ? (
-              <div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Version</th>
-                      <th scope="col">Subject</th>
-                      <th scope="col">Serial</th>
-                      <th scope="col">Valid until</th>
-                      <th scope="col">Retired</th>
-                      <th scope="col">Why</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {e!.history.map((h) => (
-                      <tr key={`${h.version}-${h.retiredAt}`}>
-                        <td>{h.version}</td>
-                        <td class="dn">{h.subject}</td>
-                        <td class="mono">{h.serialNumber}</td>
-                        <td>{date(h.notAfter)}</td>
-                        <td>{dateTime(h.retiredAt)}</td>
-                        <td>{h.reason}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            ) : (
-              <Empty>No earlier certificate.</Empty>
-            )}
+            <CertificateHistory history={e!.history} />
           </>
         )}
       </Region>

@@ -4,6 +4,7 @@ import { keyPairExpiry, loadRenewals, loadWarningDays, type KeyPairRow } from '.
 import { href } from '../route'
 import type { KeyPairDetails } from '../types'
 import {
+  CertificateHistory,
   DaysLeft,
   Empty,
   OwnedByRenewal,
@@ -192,36 +193,7 @@ export function KeyPairView({ can, params }: ViewProps) {
               <Empty>No chain: the signer certificate was uploaded alone.</Empty>
             )}
             <h2>History</h2>
-            {k!.history.length ? (
-              <div class="table-wrap">
-                <table class="history">
-                  <thead>
-                    <tr>
-                      <th scope="col">Version</th>
-                      <th scope="col">Subject</th>
-                      <th scope="col">Serial</th>
-                      <th scope="col">Valid until</th>
-                      <th scope="col">Retired</th>
-                      <th scope="col">Why</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {k!.history.map((h) => (
-                      <tr key={`${h.version}-${h.retiredAt}`}>
-                        <td>{h.version}</td>
-                        <td class="dn">{h.subject}</td>
-                        <td class="mono">{h.serialNumber}</td>
-                        <td>{date(h.notAfter)}</td>
-                        <td>{dateTime(h.retiredAt)}</td>
-                        <td>{h.reason}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            ) : (
-              <Empty>No earlier certificate.</Empty>
-            )}
+            <CertificateHistory history={k!.history} />
           </>
         )}
       </Region>
