@@ -19,8 +19,7 @@ export const EVENT_TYPES = {
   'encryptor.resumed': 'A paused encryptor was resumed and encrypts again.',
   'keystore.changed': 'An alias or its certificate was added, replaced or removed in the keystore.',
   'key-pair.changed': 'One of the tenant’s key pairs (a signer) was added, replaced or removed in the keystore.',
-  'key-pair.expiring':
-    'The certificate of one of the tenant’s key pairs came within an expiry threshold: time for a signer-key renewal.',
+  'key-pair.expiring': 'A key pair’s certificate came within an expiry threshold: time for a signer-key renewal.',
   'key-pair.expired-in-use': 'The certificate of a key pair has expired while an encryptor still signs with it.',
   'encryptor.changed': 'An encryptor was created, changed or deleted.',
 } as const satisfies Record<string, string>

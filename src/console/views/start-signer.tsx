@@ -76,7 +76,7 @@ export function StartSignerRenewal({
             onChange={(ev) => setEncryptorId((ev.currentTarget as HTMLSelectElement).value)}
           >
             <option value="">
-              {!encryptors ? 'Loading the encryptors…' : signing.length ? 'Choose an encryptor' : 'No encryptor signs'}
+              {!encryptors ? 'Loading…' : signing.length ? 'Choose an encryptor' : 'No encryptor signs'}
             </option>
             {signing.map((en) => (
               <option key={en.id} value={en.id}>
